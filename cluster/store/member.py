@@ -1,0 +1,337 @@
+"""StoreMember: one sans-I/O store replica = RaftCore + the MVCC state machine.
+
+The driver (the deterministic simulation, or the Ray actor) calls `tick`, `step` and `submit`,
+then loops `ready()` -> persist, send -> `advance(rd)`, which applies and returns completions.
+Writes are proposed as msgpack `{"id": request_id, "cmd": command}` entries; the applied-results
+table (request id -> first result, bounded, evicted in apply order, part of the snapshot) makes
+each request id apply once on every member, so clients may retry anywhere. A pending write is
+tracked by (index, term): if another entry commits at its index or this member stops leading, it
+completes with `not_leader` (retriable; the retry is de-duplicated). Reads submitted between two
+`ready()` calls share one ReadIndex round and are answered once applied >= the read index.
+Lease deadlines live only on the leader: it promotes the lessor when it takes office and
+proposes `lease_revoke` for expired leases from `tick`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import OrderedDict
+from typing import Any, Sequence
+
+import msgpack
+
+from kubemu.cluster.clock import Clock
+from kubemu.cluster.raft.core import NotLeaderError as RaftNotLeaderError
+from kubemu.cluster.raft.core import RaftCore
+from kubemu.cluster.raft.messages import (
+    Entry, EntryType, Message, NodeId, Ready, Snapshot, SoftState, StateType,
+)
+from kubemu.cluster.raft.storage import Recovered
+from kubemu.cluster.store.commands import LEADER_OPS, StateMachine, is_read, validate
+from kubemu.cluster.store.errors import (
+    BadRequestError, NotLeaderError, RequestTimeoutError, StoreError,
+)
+from kubemu.cluster.store.mvcc import Event
+
+__all__ = ["StoreMember"]
+
+_SNAPSHOT_VERSION = 1
+_Request = tuple[str, dict]  # (request id, command)
+
+
+class StoreMember:
+    def __init__(
+        self, id: NodeId, peers: Sequence[NodeId], *, clock: Clock, rng: random.Random,
+        election_tick: int = 10, heartbeat_tick: int = 1, snapshot_every: int = 10_000,
+        history_events: int = 100_000, results_limit: int = 100_000,
+        snapshot_keep_entries: int = 1000, read_timeout_ticks: int = 0,
+        recovered: Recovered | None = None,
+    ) -> None:
+        rec = recovered or Recovered()
+        self.id = id
+        self._clock = clock
+        self._snapshot_every = snapshot_every
+        self._snapshot_keep_entries = snapshot_keep_entries
+        self._results_limit = results_limit
+        self._read_timeout_ticks = read_timeout_ticks or 4 * election_tick
+        self._revoke_retry_ticks = 2 * election_tick
+        self.sm = StateMachine(history_events=history_events)
+        self._results: OrderedDict[str, dict] = OrderedDict()
+        self.applied_index = 0
+        self.snapshot_index = 0  # index of the latest state-machine snapshot
+        if rec.snapshot is not None:
+            self._restore(rec.snapshot.data)
+            self.applied_index = self.snapshot_index = rec.snapshot.index
+        self.raft = RaftCore(
+            id, peers, rng=rng, election_tick=election_tick, heartbeat_tick=heartbeat_tick,
+            hard_state=rec.hard_state, snapshot=rec.snapshot, entries=rec.entries,
+        )
+        self._ticks = 0
+        self._pending: dict[int, tuple[int, str]] = {}  # index -> (term, request id)
+        self._inflight: set[str] = set()  # request ids of pending writes
+        self._reads_unsent: list[_Request] = []
+        self._reads_sent: dict[bytes, tuple[int, list[_Request]]] = {}  # ctx -> (tick, batch)
+        self._reads_confirmed: list[tuple[int, str, dict]] = []  # (read index, id, command)
+        self._read_seq = 0
+        self._done: list[tuple[str, dict]] = []
+        self._raft_ready: Ready | None = None
+        self._lead_term = 0  # the term this member leads in (0: not leading)
+        self._known_leader: NodeId = self.raft.leader
+        self._revoking: dict[int, int] = {}  # lease id -> tick of the last revoke proposal
+        self._new_snapshot: Snapshot | None = None
+
+    # ---- inputs ------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Advance Raft's logical clock; the leader also expires leases and stale reads."""
+        self._ticks += 1
+        self.raft.tick()
+        if self._reads_sent:
+            self._expire_reads()
+        if self._lead_term and self.raft.state == StateType.LEADER:
+            self._expire_leases()
+
+    def step(self, msg: Message) -> None:
+        self.raft.step(msg)
+
+    def submit(self, request_id: str, command: dict) -> None:
+        """Start a request; its result comes back from a later `advance` as a completion."""
+        try:
+            validate(command)
+        except StoreError as exc:
+            self._done.append((request_id, exc.to_result()))
+            return
+        op = command["op"]
+        if is_read(command):
+            self._reads_unsent.append((request_id, command))
+            return
+        if self.raft.state != StateType.LEADER:
+            self._done.append((request_id, NotLeaderError(self.raft.leader).to_result()))
+            return
+        if op in LEADER_OPS:
+            self._reads_unsent.append((request_id, command))
+            return
+        cached = self._results.get(request_id)
+        if cached is not None:
+            self._done.append((request_id, cached))
+            return
+        if request_id in self._inflight:
+            return  # already proposed; its one completion answers this submit too
+        self._propose(request_id, command, track=True)
+
+    # ---- the Ready loop ----------------------------------------------------------------------
+
+    def ready(self) -> Ready | None:
+        """The next batch of work, or None. Also sends the batched reads' ReadIndex request.
+        A Ready may be empty of Raft work when only completions are waiting; hand it back to
+        `advance` all the same."""
+        if self._reads_unsent:
+            self._send_reads()
+        if self.raft.has_ready():
+            self._raft_ready = self.raft.ready()
+            return self._raft_ready
+        if self._done or self._servable_reads():
+            return Ready(soft_state=SoftState(self.raft.leader, self.raft.state))
+        return None
+
+    def advance(self, rd: Ready) -> list[tuple[str, dict]]:
+        """Apply `rd` (after the driver persisted it and sent its messages); returns the
+        completed requests as (request id, result)."""
+        now = self._clock.now()
+        if rd.snapshot is not None and rd.snapshot.index > self.applied_index:
+            self._install_snapshot(rd.snapshot)
+        for entry in rd.committed_entries:
+            if entry.index > self.applied_index:
+                self._apply_entry(entry, now)
+        self._observe_leadership(now)
+        for rs in rd.read_states:
+            sent = self._reads_sent.pop(rs.context, None)
+            if sent is not None:
+                self._reads_confirmed.extend((rs.index, rid, cmd) for rid, cmd in sent[1])
+        if self._reads_confirmed:
+            self._serve_reads(now)
+        if rd is self._raft_ready:
+            self._raft_ready = None
+            self.raft.advance(rd)
+        if self.applied_index - self.snapshot_index >= self._snapshot_every:
+            self._take_snapshot()
+        done, self._done = self._done, []
+        return done
+
+    # ---- queries -----------------------------------------------------------------------------
+
+    @property
+    def applied_revision(self) -> int:
+        return self.sm.revision
+
+    def watch_events(
+        self, key: str, range_end: str, start_revision: int, limit: int = 1000,
+    ) -> tuple[list[Event], int]:
+        """Events with revision >= start_revision for keys in range, plus the revision through
+        which they are complete (the applied revision unless `limit` cut a longer answer:
+        resume at that revision + 1). Raises CompactedError below the retained history."""
+        return self.sm.watch.events_since(
+            key, range_end, start_revision, limit, current_revision=self.sm.revision)
+
+    def pop_snapshot(self) -> Snapshot | None:
+        """The snapshot the last `advance` took (for the driver to persist), once."""
+        snap, self._new_snapshot = self._new_snapshot, None
+        return snap
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "term": self.raft.term, "leader": self.raft.leader,
+            "state": self.raft.state.name.lower(), "commit": self.raft.commit,
+            "applied": self.applied_index, "revision": self.sm.revision,
+        }
+
+    # ---- writes ------------------------------------------------------------------------------
+
+    def _propose(self, request_id: str, command: dict, *, track: bool) -> bool:
+        data = msgpack.packb({"id": request_id, "cmd": command}, use_bin_type=True)
+        try:
+            index = self.raft.propose(data)
+        except RaftNotLeaderError as exc:
+            if track:
+                self._done.append((request_id, NotLeaderError(exc.leader).to_result()))
+            return False
+        if track:
+            self._pending[index] = (self.raft.term, request_id)
+            self._inflight.add(request_id)
+        return True
+
+    def _apply_entry(self, entry: Entry, now: float) -> None:
+        self.applied_index = entry.index
+        rid: str | None = None
+        result: dict | None = None
+        if entry.type == EntryType.NORMAL and entry.data:
+            try:
+                payload = msgpack.unpackb(entry.data, raw=False)
+                rid, cmd = payload["id"], payload["cmd"]
+                if not isinstance(rid, str):
+                    raise TypeError("request id is not a str")
+            except Exception:  # a corrupt entry is an error result, never a crash
+                result = BadRequestError("undecodable store entry").to_result()
+            else:
+                result = self._results.get(rid)
+                if result is None:
+                    result = self.sm.apply(cmd, index=entry.index, now=now)
+                    self._remember(rid, result)
+        pending = self._pending.pop(entry.index, None)
+        if pending is not None:
+            term, prid = pending
+            self._inflight.discard(prid)
+            if term == entry.term and prid == rid and result is not None:
+                self._done.append((prid, result))
+            else:  # another leader's entry took the index: ours is lost
+                self._done.append((prid, NotLeaderError(self.raft.leader).to_result()))
+
+    def _remember(self, rid: str, result: dict) -> None:
+        self._results[rid] = result
+        if len(self._results) > self._results_limit:
+            self._results.popitem(last=False)
+
+    def _fail_pending(self) -> None:
+        error = NotLeaderError(self.raft.leader).to_result()
+        for _, rid in self._pending.values():
+            self._done.append((rid, error))
+        self._pending.clear()
+        self._inflight.clear()
+
+    def _observe_leadership(self, now: float) -> None:
+        leading = self.raft.state == StateType.LEADER
+        if leading and self._lead_term != self.raft.term:
+            self._lead_term = self.raft.term
+            self.sm.lessor.promote(now=now)
+            self._revoking.clear()
+        elif not leading and self._lead_term:
+            self._lead_term = 0
+            self.sm.lessor.demote()
+            self._fail_pending()
+        if self.raft.leader != self._known_leader:
+            self._known_leader = self.raft.leader
+            self._fail_reads_sent(NotLeaderError(self.raft.leader))
+
+    def _expire_leases(self) -> None:
+        lessor = self.sm.lessor
+        for lease_id in [i for i in self._revoking if i not in lessor.leases]:
+            del self._revoking[lease_id]
+        for lease in lessor.expired(self._clock.now()):
+            last = self._revoking.get(lease.id)
+            if last is not None and self._ticks - last < self._revoke_retry_ticks:
+                continue
+            rid = f"\0lease-expire/{lease.id}/{lease.grant_index}"
+            if self._propose(rid, {"op": "lease_revoke", "id": lease.id}, track=False):
+                self._revoking[lease.id] = self._ticks
+
+    # ---- reads -------------------------------------------------------------------------------
+
+    def _send_reads(self) -> None:
+        batch, self._reads_unsent = self._reads_unsent, []
+        self._read_seq += 1
+        ctx = b"%d:%d" % (self.id, self._read_seq)
+        try:
+            self.raft.read_index(ctx)
+        except RaftNotLeaderError as exc:
+            error = NotLeaderError(exc.leader).to_result()
+            self._done.extend((rid, error) for rid, _ in batch)
+            return
+        self._reads_sent[ctx] = (self._ticks, batch)
+
+    def _servable_reads(self) -> bool:
+        return any(index <= self.applied_index for index, _, _ in self._reads_confirmed)
+
+    def _serve_reads(self, now: float) -> None:
+        waiting = []
+        for item in self._reads_confirmed:
+            index, rid, cmd = item
+            if index > self.applied_index:
+                waiting.append(item)
+            elif cmd["op"] in LEADER_OPS:
+                if self.raft.state == StateType.LEADER:
+                    self._done.append((rid, self.sm.keepalive(cmd, now=now)))
+                else:
+                    self._done.append((rid, NotLeaderError(self.raft.leader).to_result()))
+            else:
+                self._done.append((rid, self.sm.read(cmd, now=now)))
+        self._reads_confirmed = waiting
+
+    def _expire_reads(self) -> None:
+        cutoff = self._ticks - self._read_timeout_ticks
+        stale = [ctx for ctx, (sent, _) in self._reads_sent.items() if sent <= cutoff]
+        for ctx in stale:
+            error = RequestTimeoutError("read index request timed out").to_result()
+            self._done.extend((rid, error) for rid, _ in self._reads_sent.pop(ctx)[1])
+
+    def _fail_reads_sent(self, exc: StoreError) -> None:
+        error = exc.to_result()
+        for _, batch in self._reads_sent.values():
+            self._done.extend((rid, error) for rid, _ in batch)
+        self._reads_sent.clear()
+
+    # ---- snapshots ---------------------------------------------------------------------------
+
+    def _take_snapshot(self) -> None:
+        data = msgpack.packb(
+            [_SNAPSHOT_VERSION, self.sm.snapshot_obj(), list(self._results.items())],
+            use_bin_type=True,
+        )
+        self.raft.compact(self.applied_index, data, keep_entries=self._snapshot_keep_entries)
+        self.snapshot_index = self.applied_index
+        self._new_snapshot = self.raft.snapshot()
+
+    def _install_snapshot(self, snap: Snapshot) -> None:
+        self._restore(snap.data)
+        self.applied_index = self.snapshot_index = snap.index
+        for index in [i for i in self._pending if i <= snap.index]:
+            _, rid = self._pending.pop(index)
+            self._inflight.discard(rid)
+            result = self._results.get(rid) or NotLeaderError(self.raft.leader).to_result()
+            self._done.append((rid, result))
+
+    def _restore(self, data: bytes) -> None:
+        version, sm_obj, results = msgpack.unpackb(data, raw=False)
+        if version != _SNAPSHOT_VERSION:
+            raise ValueError(f"unknown store snapshot version {version}")
+        self.sm.restore_obj(sm_obj, now=self._clock.now())
+        self._results = OrderedDict((rid, result) for rid, result in results)
