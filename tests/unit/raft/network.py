@@ -10,7 +10,6 @@ drops by predicate, and a seeded `chaos` mode drops, duplicates and reorders. A 
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,8 +18,12 @@ import msgpack
 from kubemu.cluster.clock import derive_rng
 from kubemu.cluster.raft.core import RaftCore
 from kubemu.cluster.raft.messages import (
-    Entry, EntryType, HardState, Message, NodeId, ReadState, Snapshot, StateType,
+    Entry, HardState, Message, NodeId, ReadState, Snapshot, StateType,
 )
+
+
+class DeadlineError(AssertionError):
+    """A condition was not reached in time (a liveness failure, not a safety violation)."""
 
 
 @dataclass
@@ -50,6 +53,7 @@ class Chaos:
     dup: float = 0.0
     reorder: bool = False
     interleave: bool = False  # step messages between a Ready and its advance
+    wire: bool = False  # send every message through msgpack, as SimNet and Ray do
 
 
 class Network:
@@ -176,6 +180,8 @@ class Network:
                 continue
             if self.mangle is not None:
                 m = self.mangle(m)
+            if self.chaos.wire:
+                m = Message.from_wire(msgpack.unpackb(msgpack.packb(m.to_wire())))
             copies = 2 if self.chaos.dup and self.rng.random() < self.chaos.dup else 1
             core = self.cores.get(m.to)
             if core is None:
@@ -211,7 +217,7 @@ class Network:
             if cond():
                 return t
             self.tick()
-        raise AssertionError(f"not reached within {max_ticks} ticks: {what or cond}")
+        raise DeadlineError(f"not reached within {max_ticks} ticks: {what or cond}")
 
     def elect(self, i: NodeId) -> None:
         self.core(i).campaign()
@@ -243,8 +249,4 @@ def _decode(data: bytes) -> list[tuple[int, int, bytes]]:
     return [(a[0], a[1], a[2]) for a in msgpack.unpackb(data)] if data else []
 
 
-def random_payload(rng: random.Random, n: int = 8) -> bytes:
-    return bytes(rng.getrandbits(8) for _ in range(n))
-
-
-__all__ = ["Chaos", "Disk", "Network", "EntryType"]
+__all__ = ["Chaos", "DeadlineError", "Disk", "Network"]

@@ -12,14 +12,14 @@ import pytest
 from kubemu.cluster.raft.core import NotLeaderError
 from kubemu.cluster.raft.messages import StateType
 
-from .network import Chaos, Network
+from .network import Chaos, DeadlineError, Network
 
 
 def run_chaos(seed: int, members: int, steps: int, **options) -> Network:
     net = Network(members, seed=seed, max_entries_per_msg=4, max_inflight=4,
                   snapshot_timeout_tick=20, **options)
     rng = random.Random(seed)
-    net.chaos = Chaos(drop=0.15, dup=0.1, reorder=True, interleave=True)
+    net.chaos = Chaos(drop=0.15, dup=0.1, reorder=True, interleave=True, wire=True)
     for step in range(steps):
         r = rng.random()
         if r < 0.03:
@@ -76,8 +76,15 @@ def test_chaos_keeps_safety_and_converges_after_healing(seed, members, options):
         return (len(leaders) == 1 and not net.core(leaders[0]).lead_transferee
                 and all(net.core(i).term == net.core(leaders[0]).term for i in net.ids))
 
-    net.tick_until(settled, max_ticks=200, what=f"a settled leader (seed {seed})")
-    net.propose(b"final")
-    net.tick_until(lambda: len({net.applied[i][-1] for i in net.ids}) == 1, max_ticks=100,
-                   what=f"convergence (seed {seed})")
-    assert net.applied[1][-1][2] == b"final"
+    for _ in range(5):  # a proposal may be lost to a leader change: retry like a client
+        net.tick_until(settled, max_ticks=200, what=f"a settled leader (seed {seed})")
+        net.propose(b"final")
+        try:
+            net.tick_until(lambda: all(net.applied[i][-1][2] == b"final" for i in net.ids),
+                           max_ticks=60)
+            break
+        except DeadlineError:
+            continue
+    else:
+        raise AssertionError(f"no convergence after healing (seed {seed})")
+    assert len({tuple(net.applied[i][-1]) for i in net.ids}) == 1
