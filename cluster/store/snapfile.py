@@ -1,0 +1,128 @@
+"""Record framing and the snapshot file: the two on-disk shapes the WAL is built from.
+
+A record is [u32 payload length][u32 crc32(payload)][msgpack payload] (little endian); the
+payload is never empty, so a zero-filled region never reads as a record. `read_records` tells a
+torn tail (what a crash in the middle of an unsynced write leaves: a short record, a CRC-bad
+record ending exactly at end of file, or zeros to end of file) apart from corruption anywhere
+else, which raises `CorruptWALError` naming the file and the offset.
+
+A snapshot file `snap-{term:016x}-{index:016x}.snap` holds one record. It is written to a
+`.tmp`, fsync'd, renamed into place and the directory fsync'd, so a reader sees either the whole
+file or none. The newest snapshot file must read back intact: a bad one is an error, never a
+silent fall back to older state.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import msgpack
+
+from kubemu.cluster.raft.messages import Snapshot
+
+_HEADER = struct.Struct("<II")
+_SNAPSHOT = 4
+_PREFIX, _SUFFIX = "snap-", ".snap"
+
+
+class CorruptWALError(Exception):
+    """The WAL or snapshot on disk is damaged beyond a torn tail; recovery refuses to guess."""
+
+
+def encode_record(payload: object) -> bytes:
+    data = msgpack.packb(payload, use_bin_type=True)
+    return _HEADER.pack(len(data), zlib.crc32(data)) + data
+
+
+def read_records(path: Path) -> tuple[list[tuple[int, list]], int | None]:
+    """Every whole record of `path` as (offset, payload), and the offset of a torn tail or None."""
+    buf = path.read_bytes()
+    records: list[tuple[int, list]] = []
+    offset, end = 0, len(buf)
+    while offset < end:
+        if end - offset < _HEADER.size:
+            return records, offset
+        length, crc = _HEADER.unpack_from(buf, offset)
+        start = offset + _HEADER.size
+        stop = start + length
+        if stop > end:
+            return records, offset
+        data = buf[start:stop]
+        if length == 0 or zlib.crc32(data) != crc:
+            if stop == end or not any(buf[offset:]):
+                return records, offset
+            raise CorruptWALError(f"{path}: offset {offset}: record fails its CRC check "
+                                  f"({end - stop} bytes follow it)")
+        try:
+            payload = msgpack.unpackb(data, raw=False, use_list=True)
+        except Exception as exc:  # a CRC-valid record that does not decode is corruption
+            raise CorruptWALError(f"{path}: offset {offset}: undecodable record: {exc}") from exc
+        records.append((offset, payload))
+        offset = stop
+    return records, None
+
+
+def fsync_dir(dir: Path) -> None:
+    fd = os.open(dir, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def snapshot_path(dir: Path, snapshot: Snapshot) -> Path:
+    return dir / f"{_PREFIX}{snapshot.term:016x}-{snapshot.index:016x}{_SUFFIX}"
+
+
+def write_snapshot(dir: Path, snapshot: Snapshot) -> Path:
+    """Write `snapshot` atomically and durably; returns its path."""
+    path = snapshot_path(dir, snapshot)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(encode_record([_SNAPSHOT, *snapshot.to_wire()]))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync_dir(dir)
+    return path
+
+
+def latest_snapshot(dir: Path) -> Snapshot | None:
+    """The newest snapshot in `dir` (by index), or None; CorruptWALError if it is unreadable."""
+    found = _list(dir)
+    if not found:
+        return None
+    (index, term), path = found[-1]
+    records, torn_at = read_records(path)
+    if torn_at is not None or len(records) != 1 or records[0][1][0] != _SNAPSHOT:
+        at = torn_at if torn_at is not None else 0
+        raise CorruptWALError(f"{path}: offset {at}: unreadable snapshot file")
+    try:
+        snapshot = Snapshot.from_wire(records[0][1][1:])
+    except Exception as exc:
+        raise CorruptWALError(f"{path}: offset 0: malformed snapshot: {exc}") from exc
+    if (snapshot.index, snapshot.term) != (index, term):
+        raise CorruptWALError(f"{path}: offset 0: holds index {snapshot.index} term "
+                              f"{snapshot.term}, not what its name says")
+    return snapshot
+
+
+def remove_snapshots_below(dir: Path, index: int) -> None:
+    for (snap_index, _), path in _list(dir):
+        if snap_index < index:
+            path.unlink()
+
+
+def _list(dir: Path) -> list[tuple[tuple[int, int], Path]]:
+    found = []
+    for path in dir.glob(f"{_PREFIX}*{_SUFFIX}"):
+        parts = path.name[len(_PREFIX):-len(_SUFFIX)].split("-")
+        try:
+            term, index = (int(p, 16) for p in parts)
+        except ValueError:
+            continue
+        found.append(((index, term), path))
+    return sorted(found)

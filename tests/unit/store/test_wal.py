@@ -1,0 +1,298 @@
+"""WAL: round trip, Raft log truncation on replay, torn tails, corruption, snapshots, rotation."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kubemu.cluster.raft.messages import Entry, EntryType, HardState, Snapshot
+from kubemu.cluster.store.snapfile import write_snapshot
+from kubemu.cluster.store.wal import WAL, CorruptWALError
+
+
+def entries(first: int, last: int, *, term: int = 1, tag: str = "") -> list[Entry]:
+    return [Entry(term, i, f"{tag}{i}".encode()) for i in range(first, last + 1)]
+
+
+def segments(dir: Path) -> list[Path]:
+    return sorted(dir.glob("wal-*.log"))
+
+
+def test_empty_directory_recovers_nothing_and_creates_a_segment(tmp_path: Path) -> None:
+    wal, rec = WAL.open(tmp_path / "m1")
+    assert rec.hard_state is None and rec.snapshot is None and rec.entries == []
+    assert len(segments(tmp_path / "m1")) == 1
+    wal.close()
+
+
+def test_synced_hard_state_and_entries_round_trip(tmp_path: Path) -> None:
+    wal, _ = WAL.open(tmp_path)
+    log = entries(1, 3) + [Entry(2, 4, b"", EntryType.EMPTY), Entry(2, 5, b"\x00\xff" * 100)]
+    wal.save(HardState(term=2, vote=3, commit=4), log[:2])
+    wal.save(None, log[2:])
+    wal.sync()
+    wal.close()
+    _, rec = WAL.open(tmp_path)
+    assert rec.hard_state == HardState(2, 3, 4)
+    assert rec.entries == log
+    assert rec.snapshot is None
+
+
+def test_saved_but_unsynced_records_are_not_recovered(tmp_path: Path) -> None:
+    wal, _ = WAL.open(tmp_path)
+    wal.save(HardState(1, 1, 1), entries(1, 1))
+    wal.sync()
+    wal.save(HardState(1, 1, 2), entries(2, 2))  # crash before sync: never reached the file
+    _, rec = WAL.open(tmp_path)
+    assert rec.entries == entries(1, 1)
+    assert rec.hard_state == HardState(1, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("writes", "expected"),
+    [
+        pytest.param([entries(1, 5), entries(3, 4, term=2, tag="b")],
+                     entries(1, 2) + entries(3, 4, term=2, tag="b"), id="suffix-replaced"),
+        pytest.param([entries(1, 5), entries(6, 7, term=2)],
+                     entries(1, 5) + entries(6, 7, term=2), id="plain-append"),
+        pytest.param([entries(1, 3), entries(1, 1, term=3, tag="c")],
+                     entries(1, 1, term=3, tag="c"), id="whole-log-replaced"),
+        pytest.param([entries(1, 5), entries(4, 6, term=2, tag="d"), entries(5, 5, term=3)],
+                     entries(1, 3) + [Entry(2, 4, b"d4"), Entry(3, 5, b"5")],
+                     id="two-truncations"),
+    ],
+)
+def test_replay_truncates_the_log_like_raft(tmp_path: Path, writes, expected) -> None:
+    wal, _ = WAL.open(tmp_path)
+    for batch in writes:
+        wal.save(None, batch)
+        wal.sync()
+    wal.close()
+    _, rec = WAL.open(tmp_path)
+    assert rec.entries == expected
+
+
+def test_append_leaving_a_gap_is_refused(tmp_path: Path) -> None:
+    wal, _ = WAL.open(tmp_path)
+    wal.save(None, entries(1, 2))
+    with pytest.raises(ValueError, match="gap"):
+        wal.save(None, entries(4, 4))
+
+
+def _cut_half_of_last_record(path: Path, size_before: int) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: size_before + (len(data) - size_before) // 2])
+
+
+def _append(path: Path, extra: bytes) -> None:
+    with open(path, "ab") as f:
+        f.write(extra)
+
+
+def _flip_last_byte(path: Path, size_before: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("damage", "survivors"),
+    [
+        pytest.param(_cut_half_of_last_record, 2, id="last-record-cut-in-half"),
+        pytest.param(lambda p, n: p.write_bytes(p.read_bytes()[: n + 5]), 2, id="header-cut"),
+        pytest.param(_flip_last_byte, 2, id="last-record-crc-bad"),
+        pytest.param(lambda p, n: _append(p, b"\x07garbage"), 3, id="garbage-appended"),
+        pytest.param(lambda p, n: _append(p, b"\x00" * 4096), 3, id="zeros-appended"),
+    ],
+)
+def test_torn_tail_is_truncated_and_recovery_proceeds(tmp_path: Path, damage, survivors) -> None:
+    wal, _ = WAL.open(tmp_path)
+    wal.save(HardState(1, 1, 2), entries(1, 2))
+    wal.sync()
+    [seg] = segments(tmp_path)
+    size_before = seg.stat().st_size
+    wal.save(None, entries(3, 3))
+    wal.sync()
+    wal.close()
+    damage(seg, size_before)
+    wal, rec = WAL.open(tmp_path)
+    assert rec.hard_state == HardState(1, 1, 2)
+    assert rec.entries == entries(1, survivors)
+    # the tear is cut off the file: later appends survive the next recovery
+    wal.save(HardState(1, 1, 4), entries(survivors + 1, 4, tag="n"))
+    wal.sync()
+    wal.close()
+    _, rec2 = WAL.open(tmp_path)
+    assert [e.index for e in rec2.entries] == [1, 2, 3, 4]
+    assert rec2.hard_state == HardState(1, 1, 4)
+
+
+def test_bad_crc_in_the_middle_raises_naming_file_and_offset(tmp_path: Path) -> None:
+    wal, _ = WAL.open(tmp_path)
+    wal.save(None, entries(1, 1))
+    wal.sync()
+    [seg] = segments(tmp_path)
+    offset = seg.stat().st_size
+    wal.save(None, entries(2, 2))
+    wal.sync()
+    wal.save(HardState(1, 1, 2), entries(3, 3))
+    wal.sync()
+    wal.close()
+    data = bytearray(seg.read_bytes())
+    data[offset + 10] ^= 0xFF
+    seg.write_bytes(bytes(data))
+    with pytest.raises(CorruptWALError, match=rf"{seg.name}.*offset {offset}"):
+        WAL.open(tmp_path)
+
+
+def test_torn_record_in_a_segment_that_is_not_the_last_is_corruption(tmp_path: Path) -> None:
+    wal, _ = WAL.open(tmp_path, segment_bytes=200)
+    for i in range(1, 30):
+        wal.save(HardState(1, 1, i), entries(i, i))
+        wal.sync()
+    wal.close()
+    first = segments(tmp_path)[0]
+    assert len(segments(tmp_path)) > 2
+    first.write_bytes(first.read_bytes()[:-3])
+    with pytest.raises(CorruptWALError, match=first.name):
+        WAL.open(tmp_path)
+
+
+def test_segments_rotate_by_size_and_replay_in_order(tmp_path: Path) -> None:
+    wal, _ = WAL.open(tmp_path, segment_bytes=300)
+    for i in range(1, 51):
+        wal.save(HardState(2, 1, i - 1), [Entry(2, i, b"x" * 20)])
+        wal.sync()
+    wal.close()
+    assert len(segments(tmp_path)) > 3
+    _, rec = WAL.open(tmp_path)
+    assert [e.index for e in rec.entries] == list(range(1, 51))
+    assert rec.hard_state == HardState(2, 1, 49)
+
+
+def test_missing_segment_is_corruption(tmp_path: Path) -> None:
+    wal, _ = WAL.open(tmp_path, segment_bytes=200)
+    for i in range(1, 30):
+        wal.save(None, entries(i, i))
+        wal.sync()
+    wal.close()
+    segments(tmp_path)[1].unlink()
+    with pytest.raises(CorruptWALError, match="missing"):
+        WAL.open(tmp_path)
+
+
+def test_snapshot_starts_a_new_segment_and_deletes_older_files(tmp_path: Path) -> None:
+    wal, _ = WAL.open(tmp_path, segment_bytes=400)
+    for i in range(1, 21):
+        wal.save(HardState(1, 1, i), entries(i, i))
+        wal.sync()
+    assert len(segments(tmp_path)) > 1
+    wal.save_snapshot(Snapshot(index=8, term=1, members=(1, 2, 3), data=b"image-8"))
+    wal.save_snapshot(Snapshot(index=15, term=1, members=(1, 2, 3), data=b"image-15"))
+    assert len(segments(tmp_path)) == 1
+    assert [p.name for p in tmp_path.glob("*.snap")] == [f"snap-{1:016x}-{15:016x}.snap"]
+    wal.save(HardState(1, 1, 21), entries(21, 22))
+    wal.sync()
+    wal.close()
+    _, rec = WAL.open(tmp_path)
+    assert rec.snapshot == Snapshot(15, 1, (1, 2, 3), b"image-15")
+    assert [e.index for e in rec.entries] == list(range(16, 23))
+    assert rec.hard_state == HardState(1, 1, 21)
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "expected_indexes"),
+    [
+        pytest.param(Snapshot(4, 1, (1,), b"s"), [5, 6], id="log-matches-keeps-tail"),
+        pytest.param(Snapshot(4, 2, (1,), b"s"), [], id="term-mismatch-resets-log"),
+        pytest.param(Snapshot(9, 3, (1,), b"s"), [], id="snapshot-beyond-log"),
+    ],
+)
+def test_snapshot_keeps_entries_after_it_only_if_the_log_matches(
+        tmp_path: Path, snapshot: Snapshot, expected_indexes: list[int]) -> None:
+    wal, _ = WAL.open(tmp_path)
+    wal.save(HardState(3, 1, 4), entries(1, 6))
+    wal.sync()
+    wal.save_snapshot(snapshot)
+    assert wal.last_index == (expected_indexes[-1] if expected_indexes else snapshot.index)
+    wal.close()
+    _, rec = WAL.open(tmp_path)
+    assert rec.snapshot == snapshot
+    assert [e.index for e in rec.entries] == expected_indexes
+    assert rec.hard_state.commit == max(4, snapshot.index)
+
+
+def test_crash_after_snapshot_file_before_new_segment_recovers(tmp_path: Path) -> None:
+    wal, _ = WAL.open(tmp_path)
+    wal.save(HardState(1, 1, 6), entries(1, 8))
+    wal.sync()
+    wal.close()
+    write_snapshot(tmp_path, Snapshot(6, 1, (1,), b"six"))  # the new segment never got written
+    _, rec = WAL.open(tmp_path)
+    assert rec.snapshot.index == 6
+    assert [e.index for e in rec.entries] == [7, 8]
+
+
+def test_crash_after_new_segment_before_old_ones_deleted_recovers(tmp_path: Path) -> None:
+    wal, _ = WAL.open(tmp_path)
+    wal.save(HardState(1, 1, 6), entries(1, 8))
+    wal.sync()
+    [old] = segments(tmp_path)
+    kept = tmp_path / "kept"
+    shutil.copy(old, kept)
+    wal.save_snapshot(Snapshot(6, 1, (1,), b"six"))
+    wal.save(None, entries(9, 9, term=2))
+    wal.sync()
+    wal.close()
+    shutil.move(kept, old)  # as if deleting the old segment had not happened
+    _, rec = WAL.open(tmp_path)
+    assert rec.snapshot.index == 6
+    assert [(e.index, e.term) for e in rec.entries] == [(7, 1), (8, 1), (9, 2)]
+
+
+def test_unreadable_snapshot_raises(tmp_path: Path) -> None:
+    wal, _ = WAL.open(tmp_path)
+    wal.save(HardState(1, 1, 3), entries(1, 3))
+    wal.sync()
+    wal.save_snapshot(Snapshot(3, 1, (1,), b"image" * 100))
+    wal.close()
+    [snap] = tmp_path.glob("*.snap")
+    data = bytearray(snap.read_bytes())
+    data[20] ^= 0xFF
+    snap.write_bytes(bytes(data))
+    with pytest.raises(CorruptWALError, match=rf"{snap.name}.*snapshot"):
+        WAL.open(tmp_path)
+
+
+def test_missing_snapshot_that_a_segment_follows_raises(tmp_path: Path) -> None:
+    wal, _ = WAL.open(tmp_path)
+    wal.save(HardState(1, 1, 3), entries(1, 3))
+    wal.sync()
+    wal.save_snapshot(Snapshot(3, 1, (1,), b"image"))
+    wal.close()
+    [snap] = tmp_path.glob("*.snap")
+    snap.unlink()
+    with pytest.raises(CorruptWALError, match="snapshot"):
+        WAL.open(tmp_path)
+
+
+def test_hard_state_commit_beyond_log_is_corruption(tmp_path: Path) -> None:
+    wal, _ = WAL.open(tmp_path)
+    wal.save(HardState(1, 1, 5), entries(1, 2))
+    wal.sync()
+    wal.close()
+    with pytest.raises(CorruptWALError, match="commit 5"):
+        WAL.open(tmp_path)
+
+
+def test_leftover_tmp_files_are_ignored_and_removed(tmp_path: Path) -> None:
+    wal, _ = WAL.open(tmp_path)
+    wal.save(HardState(1, 1, 1), entries(1, 1))
+    wal.sync()
+    wal.close()
+    (tmp_path / f"snap-{1:016x}-{1:016x}.snap.tmp").write_bytes(b"half a snap")
+    _, rec = WAL.open(tmp_path)
+    assert rec.snapshot is None and rec.entries == entries(1, 1)
+    assert not list(tmp_path.glob("*.tmp"))
