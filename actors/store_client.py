@@ -1,0 +1,379 @@
+"""StoreClient: the etcd-style client of the store replicas on Ray (what clientv3 is to etcd).
+
+Every request gets a request id (uuid4 hex) once and keeps it across retries, so a write that is
+retried after a leader change, a timeout or a dead actor is applied exactly once (the replicas
+de-duplicate by id). Requests go to the leader (writes through Raft, reads through ReadIndex);
+requests issued in the same event-loop turn to the same replica travel in ONE `submit` call.
+The leader is learnt from not_leader hints or, failing those, from every replica's status (one
+shared discovery at a time). Retriable trouble (not_leader, timeout, an actor dead or
+restarting) is retried until the request's deadline, then TimeoutError; any other error result
+raises its `kubemu.cluster.store.errors` type.
+
+`watch` long-polls any live replica from the next revision it has not yet yielded and moves to
+another replica on failure, so its events stay in revision order without gaps or duplicates
+across failover.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import ray
+from ray.exceptions import RayActorError
+
+from kubemu.actors.runtime import ensure_ray, namespace, store_actor_name
+from kubemu.cluster.store.errors import error_from_result
+
+__all__ = ["StoreClient"]
+
+_ATTEMPT_SECONDS = 8.0  # one submit call; the replica itself answers "timeout" after 5 s
+_RECHECK_SECONDS = 0.25  # a try unanswered this long makes the client check who leads
+_MAX_BACKOFF = 0.2
+
+
+class StoreClient:
+    def __init__(self, *, cluster: str, replicas: int, timeout: float = 30.0) -> None:
+        self._namespace = namespace(cluster)
+        self._ids = list(range(1, replicas + 1))
+        self._timeout = timeout
+        self._handles: dict[int, Any] = {}
+        self._batchers: dict[int, _Batcher] = {}
+        self._leader: int | None = None
+        self._discovery: asyncio.Task | None = None
+        self._next_watch_replica = 0
+        self._closed = False
+        self.stats = {"requests": 0, "submit_calls": 0}
+        """Counters: requests started and `submit` calls made (batching shows as fewer calls)."""
+
+    @classmethod
+    async def connect(cls, *, cluster: str = "kubemu", replicas: int = 3,
+                      timeout: float = 30.0) -> StoreClient:
+        """A client of `cluster`'s store (`timeout`: each request's overall deadline)."""
+        ensure_ray()
+        client = cls(cluster=cluster, replicas=replicas, timeout=timeout)
+        for replica in client._ids:
+            client._handle(replica)
+        return client
+
+    async def request(self, command: dict, *, request_id: str | None = None,
+                      timeout: float | None = None) -> dict:
+        """Run `command` on the leader, retrying with the same request id until it answers."""
+        request_id = request_id or uuid.uuid4().hex
+        self.stats["requests"] += 1
+        timeout = self._timeout if timeout is None else timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        backoff = 0.01
+        problem = "no leader found"
+        while (remaining := deadline - loop.time()) > 0:
+            target = self._leader
+            if target is None:
+                target = await self._discover_leader(remaining)
+            batcher = self._batcher(target) if target is not None else None
+            if batcher is None:
+                await asyncio.sleep(min(backoff, max(0.0, deadline - loop.time())))
+                backoff = min(backoff * 2, _MAX_BACKOFF)
+                continue
+            try:
+                result = await self._attempt(batcher.call(request_id, command), target, deadline)
+            except RayActorError as exc:
+                problem = f"replica {target}: {type(exc).__name__}"
+                self._forget(target)
+                continue
+            if result is None:
+                problem = f"replica {target} was slow to answer and may have lost leadership"
+                continue
+            error = result.get("error")
+            if error is None:
+                return result
+            code = error.get("code")
+            if code == "not_leader":
+                hint = error.get("leader") or None
+                problem = f"replica {target} is not the leader (hint {hint})"
+                self._leader = hint if hint != target else None
+                if self._leader is None:
+                    await asyncio.sleep(min(backoff, max(0.0, deadline - loop.time())))
+                    backoff = min(backoff * 2, _MAX_BACKOFF)
+                continue
+            if code == "timeout":
+                problem = f"replica {target}: {error.get('message', 'timeout')}"
+                continue
+            raise error_from_result(result)
+        raise TimeoutError(f"store request {command.get('op')!r} (request id {request_id}) "
+                           f"got no answer within {timeout}s; last problem: {problem}")
+
+    async def put(self, key: str, value: bytes, *, lease: int = 0,
+                  prev_kv: bool = False) -> dict:
+        command: dict = {"op": "put", "key": key, "value": value}
+        if lease:
+            command["lease"] = lease
+        if prev_kv:
+            command["prev_kv"] = True
+        return await self.request(command)
+
+    async def get(self, key: str) -> dict | None:
+        """The key's kv dict (linearizable read) or None."""
+        kvs = (await self.request({"op": "range", "key": key}))["kvs"]
+        return kvs[0] if kvs else None
+
+    async def range(self, key: str, range_end: str = "", *, revision: int = 0,
+                    limit: int = 0) -> dict:
+        command: dict = {"op": "range", "key": key, "range_end": range_end}
+        if revision:
+            command["revision"] = revision
+        if limit:
+            command["limit"] = limit
+        return await self.request(command)
+
+    async def delete(self, key: str, range_end: str = "") -> dict:
+        return await self.request({"op": "delete_range", "key": key, "range_end": range_end})
+
+    async def txn(self, compares: list, success: list, failure: list) -> dict:
+        return await self.request({"op": "txn", "compares": compares, "success": success,
+                                   "failure": failure})
+
+    async def compact(self, revision: int) -> dict:
+        return await self.request({"op": "compact", "revision": revision})
+
+    async def lease_grant(self, ttl: int) -> int:
+        return (await self.request({"op": "lease_grant", "id": 0, "ttl": ttl}))["id"]
+
+    async def lease_revoke(self, lease_id: int) -> dict:
+        return await self.request({"op": "lease_revoke", "id": lease_id})
+
+    async def lease_keepalive(self, lease_id: int) -> int:
+        return (await self.request({"op": "lease_keepalive", "id": lease_id}))["ttl"]
+
+    async def watch(self, key: str, range_end: str = "", *, start_revision: int,
+                    poll_seconds: float = 5.0) -> AsyncIterator[dict]:
+        """Event dicts {"type","kv","prev_kv"} for the range from `start_revision` (<= 0: from
+        now) in revision order, gap-free across replica failures; CompactedError once no
+        replica holds the history from the next revision any more (a replica restored from a
+        snapshot may hold less than its peers, so one replica's word is not enough)."""
+        next_revision = start_revision
+        if next_revision <= 0:
+            now = await self.request({"op": "range", "key": key, "range_end": range_end,
+                                      "count_only": True})
+            next_revision = now["revision"] + 1
+        replica = self._ids[self._next_watch_replica % len(self._ids)]
+        self._next_watch_replica += 1
+        backoff = 0.01
+        compacted: dict | None = None  # a replica's "compacted" answer since the last progress
+        tried: set[int] = set()  # replicas tried since the last progress
+        while not self._closed:
+            handle = self._handle(replica)
+            answer = None
+            if handle is not None:
+                try:
+                    answer = await asyncio.wait_for(
+                        handle.watch.remote(key, range_end, next_revision, poll_seconds),
+                        poll_seconds + _ATTEMPT_SECONDS)
+                except (RayActorError, asyncio.TimeoutError):
+                    self._forget(replica)
+            if isinstance(answer, tuple | list):
+                compacted, tried, backoff = None, set(), 0.01
+                events, complete_through = answer
+                for event in events:
+                    yield event
+                next_revision = max(next_revision, complete_through + 1)
+                await asyncio.sleep(0)  # a busy stream still lets others run
+                continue
+            tried.add(replica)
+            if isinstance(answer, dict):
+                if answer["error"].get("code") != "compacted":
+                    raise error_from_result(answer)
+                compacted = answer
+            if compacted is not None and tried >= set(self._ids):
+                raise error_from_result(compacted)  # no reachable replica holds the history
+            replica = self._ids[(self._ids.index(replica) + 1) % len(self._ids)]
+            if answer is None:
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _MAX_BACKOFF)
+
+    async def leader(self) -> int:
+        """The current leader's id (discovered afresh)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
+        self._leader = None
+        while (remaining := deadline - loop.time()) > 0:
+            leader = await self._discover_leader(remaining)
+            if leader is not None:
+                return leader
+            await asyncio.sleep(0.02)
+        raise TimeoutError(f"no store leader found within {self._timeout}s")
+
+    async def status(self) -> dict[int, dict]:
+        """Each reachable replica's status, by id."""
+        return {s["id"]: s for s in await self._statuses(timeout=2.0)}
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._discovery is not None:
+            self._discovery.cancel()
+        for batcher in self._batchers.values():
+            await batcher.drain()
+
+    # ---- helpers ----
+
+    def _handle(self, replica: int) -> Any:
+        handle = self._handles.get(replica)
+        if handle is None:
+            try:
+                handle = ray.get_actor(store_actor_name(replica), namespace=self._namespace)
+            except ValueError:
+                return None
+            self._handles[replica] = handle
+        return handle
+
+    def _batcher(self, replica: int) -> _Batcher | None:
+        batcher = self._batchers.get(replica)
+        if batcher is None:
+            handle = self._handle(replica)
+            if handle is None:
+                return None
+            batcher = self._batchers[replica] = _Batcher(handle, self.stats)
+        return batcher
+
+    async def _attempt(self, answer: asyncio.Future, target: int, deadline: float
+                       ) -> dict | None:
+        """The result of one try, or None to try again. A slow try makes the client look for the
+        leader: when another replica leads (the target died or was deposed), the try is
+        abandoned and the request goes there under the same id, without waiting for Ray to
+        report the old actor's death."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while True:
+            remaining = deadline - loop.time()
+            if remaining > 0:
+                await asyncio.wait({answer}, timeout=min(_RECHECK_SECONDS, remaining))
+            if answer.done():
+                return answer.result()
+            if remaining <= 0 or loop.time() - started > _ATTEMPT_SECONDS:
+                answer.cancel()
+                self._forget(target)
+                return None
+            leader = await self._discover_leader(min(1.0, remaining))
+            if leader is not None and leader != target:
+                answer.cancel()
+                return None
+
+    def _forget(self, replica: int) -> None:
+        """After a failure: drop the leader guess and look the actor up again next time."""
+        if self._leader == replica:
+            self._leader = None
+        self._handles.pop(replica, None)
+        self._batchers.pop(replica, None)
+
+    async def _discover_leader(self, within: float) -> int | None:
+        if self._discovery is None or self._discovery.done():
+            self._discovery = asyncio.ensure_future(self._find_leader(min(within, 1.0)))
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._discovery), within)
+        except asyncio.TimeoutError:
+            return None
+
+    async def _find_leader(self, timeout: float) -> int | None:
+        majority = len(self._ids) // 2 + 1
+
+        def enough(answers: list[dict]) -> bool:  # a dead replica must not delay the answer
+            return len(answers) >= majority
+
+        statuses = await self._statuses(timeout=timeout, enough=enough)
+        leaders = [s for s in statuses if s["state"] == "leader"]
+        if leaders:
+            self._leader = max(leaders, key=lambda s: s["term"])["id"]
+        else:
+            hinted = [s for s in statuses if s["leader"]]
+            self._leader = max(hinted, key=lambda s: s["term"])["leader"] if hinted else None
+        return self._leader
+
+    async def _statuses(self, *, timeout: float,
+                        enough: Callable[[list[dict]], bool] = lambda answers: False
+                        ) -> list[dict]:
+        """The replicas' statuses that arrive within `timeout` (or once `enough` of them)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        calls = {}
+        for replica in self._ids:
+            handle = self._handle(replica)
+            if handle is not None:
+                calls[asyncio.ensure_future(_await(handle.status.remote()))] = replica
+        out: list[dict] = []
+        pending = set(calls)
+        while pending and (remaining := deadline - loop.time()) > 0:
+            done, pending = await asyncio.wait(pending, timeout=remaining,
+                                               return_when=asyncio.FIRST_COMPLETED)
+            for fut in done:
+                if fut.exception() is None:
+                    out.append(fut.result())
+                else:
+                    self._forget(calls[fut])
+            if enough(out):
+                break
+        for fut in pending:
+            fut.cancel()
+        return out
+
+
+class _Batcher:
+    """Coalesces the requests of one event-loop turn into one `submit` call to one replica."""
+
+    def __init__(self, handle: Any, stats: dict[str, int]) -> None:
+        self._handle = handle
+        self._stats = stats
+        self._queue: list[tuple[str, dict, asyncio.Future]] = []
+        self._scheduled = False
+        self._inflight: set[asyncio.Task] = set()
+
+    def call(self, request_id: str, command: dict) -> asyncio.Future:
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._queue.append((request_id, command, fut))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
+        return fut
+
+    async def drain(self) -> None:
+        if self._inflight:
+            await asyncio.wait(list(self._inflight))
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        batch = [item for item in self._queue if not item[2].done()]
+        self._queue = []
+        if not batch:
+            return
+        self._stats["submit_calls"] += 1
+        try:
+            ref = self._handle.submit.remote([(rid, cmd) for rid, cmd, _ in batch])
+        except Exception as exc:  # noqa: BLE001 - handed to every waiting request
+            _fail(batch, exc)
+            return
+        task = asyncio.ensure_future(self._answer(ref, batch))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    @staticmethod
+    async def _answer(ref: Any, batch: list[tuple[str, dict, asyncio.Future]]) -> None:
+        try:
+            results = await ref
+        except Exception as exc:  # noqa: BLE001 - handed to every waiting request
+            _fail(batch, exc)
+            return
+        for (_, _, fut), result in zip(batch, results):
+            if not fut.done():
+                fut.set_result(result)
+
+
+def _fail(batch: list[tuple[str, dict, asyncio.Future]], exc: BaseException) -> None:
+    for _, _, fut in batch:
+        if not fut.done():
+            fut.set_exception(exc)
+
+
+async def _await(ref: Any) -> Any:
+    return await ref
