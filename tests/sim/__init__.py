@@ -1,0 +1,1 @@
+"""Deterministic simulation of the Raft-replicated store (see scenario.py)."""
