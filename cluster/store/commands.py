@@ -3,9 +3,12 @@
 A command is `{"op": name, ...args}` (range, put, delete_range, txn, compact, lease_grant,
 lease_revoke, lease_keepalive, lease_timetolive); its result is a dict, and an error is a result
 too (`{"error": {...}}`), so a bad command never crashes a replica. `validate` checks a command
-completely before it is proposed (and again when applied: apply must be deterministic on every
-member). `StateMachine` is the replicated state (MVCC keyspace + leases) plus its watch history:
-`apply` runs one committed write atomically (a txn validates its chosen branch before changing
+completely before it is proposed, and again when applied: a follower cannot tell an entry its
+leader validated from a corrupt or foreign one, and an unchecked key of the wrong type would
+poison the key index for every later read (the common put takes a fast path, well under 1 us);
+integers must fit msgpack's 64 bits, so every valid command can enter the Raft log.
+`StateMachine` is the replicated state (MVCC keyspace + leases) plus its watch history: `apply`
+runs one committed write atomically (a txn validates its chosen branch before changing
 anything), `read` serves linearizable reads (range, lease_timetolive, txns of ranges only),
 `keepalive` renews a lease on the leader.
 """
@@ -21,7 +24,8 @@ from kubemu.cluster.store.errors import (
 )
 from kubemu.cluster.store.lease import Lessor
 from kubemu.cluster.store.mvcc import (
-    MAX_VALUE_BYTES, Event, KeyValue, MVCCStore, WriteTxn, event_to_dict, in_range, kv_to_dict,
+    MAX_VALUE_BYTES, Event, KeyValue, MVCCImage, MVCCStore, WriteTxn, event_to_dict, in_range,
+    kv_to_dict,
 )
 from kubemu.cluster.store.watch import WatchHistory
 
@@ -37,6 +41,9 @@ ALL_OPS = READ_OPS | LEADER_OPS | WRITE_OPS
 _TXN_OPS = frozenset({"range", "put", "delete_range"})
 _COMPARE_TARGETS = frozenset({"version", "create", "mod", "value", "lease"})
 _COMPARE_RESULTS = frozenset({"=", "!=", "<", ">"})
+_PUT_KEYS = frozenset({"op", "key", "value", "lease", "prev_kv"})
+_UINT64_MAX = (1 << 64) - 1  # msgpack's integer range: a command must survive the Raft log
+_INT64_MIN = -(1 << 63)
 
 # op -> {arg: (type check name, required)}
 _ARGS: dict[str, dict[str, tuple[str, bool]]] = {
@@ -59,6 +66,13 @@ _ARGS: dict[str, dict[str, tuple[str, bool]]] = {
 def validate(command: Any, *, _in_txn: bool = False) -> None:
     """Raise a StoreError (UnknownOpError, BadRequestError, ValueTooLargeError) unless
     `command` is a well-formed command of the contract."""
+    if type(command) is dict and command.get("op") == "put" and command.keys() <= _PUT_KEYS:
+        key, value = command.get("key"), command.get("value")
+        lease = command.get("lease", 0)
+        if (type(key) is str and key and type(value) is bytes and len(value) <= MAX_VALUE_BYTES
+                and type(lease) is int and 0 <= lease <= _UINT64_MAX
+                and type(command.get("prev_kv", False)) is bool):
+            return  # a subset of what the checks below accept, and the most common command
     if not isinstance(command, dict):
         raise BadRequestError(f"a command is a dict, got {type(command).__name__}")
     op = command.get("op")
@@ -151,6 +165,11 @@ class StateMachine:
 
     def snapshot_obj(self) -> list:
         return [self.mvcc.snapshot_obj(), self.lessor.snapshot_obj()]
+
+    def image(self) -> tuple[MVCCImage, list]:
+        """A frozen view for a snapshot taken off the caller's thread: the keyspace's
+        copy-on-write image and the (small) lease table; packs as `snapshot_obj()`."""
+        return self.mvcc.image(), self.lessor.snapshot_obj()
 
     def restore_obj(self, obj: list, *, now: float) -> None:
         """Replace the state with a snapshot's; watch history is rebuilt from key histories."""
@@ -368,10 +387,11 @@ def _check_arg(op: str, name: str, value: Any, kind: str) -> None:
         ok = isinstance(value, (list, tuple))
         what = "a list"
     else:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-        what = "an int"
+        ok = (isinstance(value, int) and not isinstance(value, bool)
+              and _INT64_MIN <= value <= _UINT64_MAX)
+        what = "a 64-bit int"
         if kind == "uint":
             ok = ok and value >= 0
-            what = "an int >= 0"
+            what = "a 64-bit int >= 0"
     if not ok:
         raise BadRequestError(f"{op}: {name} must be {what}, got {value!r:.80}")

@@ -10,13 +10,20 @@ completes with `not_leader` (retriable; the retry is de-duplicated). Reads submi
 `ready()` calls share one ReadIndex round and are answered once applied >= the read index.
 Lease deadlines live only on the leader: it promotes the lessor when it takes office and
 proposes `lease_revoke` for expired leases from `tick`.
+Snapshots (every `snapshot_every` applied entries; the first one `snapshot_offset` later, so
+that members of a group do not all snapshot at once) are taken inside `advance` and handed out
+by `pop_snapshot`; with `background_snapshots` the driver takes them instead, without stalling:
+`begin_snapshot` freezes a copy-on-write image of the state at the applied index (milliseconds),
+`job.build()` packs it anywhere (a thread) while the member keeps serving, and
+`finish_snapshot` compacts the Raft log with the bytes. Either way the bytes are the same.
 """
 
 from __future__ import annotations
 
 import random
-from collections import OrderedDict
-from typing import Any, Sequence
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 import msgpack
 
@@ -31,12 +38,40 @@ from kubemu.cluster.store.commands import LEADER_OPS, StateMachine, is_read, val
 from kubemu.cluster.store.errors import (
     BadRequestError, NotLeaderError, RequestTimeoutError, StoreError,
 )
-from kubemu.cluster.store.mvcc import Event
+from kubemu.cluster.store.mvcc import Event, MVCCImage
 
-__all__ = ["StoreMember"]
+__all__ = ["StoreMember", "SnapshotJob"]
 
 _SNAPSHOT_VERSION = 1
 _Request = tuple[str, dict]  # (request id, command)
+
+
+@dataclass(slots=True)
+class SnapshotJob:
+    """A member snapshot in the making: the state frozen at applied index `index`. `build()`
+    packs it (in any thread: nothing it reads changes any more); the bytes go back to
+    `StoreMember.finish_snapshot`."""
+
+    index: int
+    mvcc: MVCCImage
+    leases: list
+    results: dict[str, dict]  # a copy: the member's table moves on
+
+    def build(self, *, pause: Callable[[], None] | None = None) -> bytes:
+        """msgpack of [version, [mvcc, leases], results], streamed one key at a time;
+        `pause` is called every few hundred keys (a driver's thread yields there)."""
+        packer = msgpack.Packer(use_bin_type=True, autoreset=True)
+        out = [packer.pack_array_header(3), packer.pack(_SNAPSHOT_VERSION),
+               packer.pack_array_header(2)]
+        self.mvcc.pack(packer, out, pause=pause)
+        out.append(packer.pack(self.leases))
+        out.append(packer.pack_array_header(len(self.results)))
+        pack, every = packer.pack, 1024
+        for n, item in enumerate(self.results.items(), 1):
+            out.append(pack(item))
+            if pause is not None and n % every == 0:
+                pause()
+        return b"".join(out)
 
 
 class StoreMember:
@@ -44,7 +79,8 @@ class StoreMember:
         self, id: NodeId, peers: Sequence[NodeId], *, clock: Clock, rng: random.Random,
         election_tick: int = 10, heartbeat_tick: int = 1, snapshot_every: int = 10_000,
         history_events: int = 100_000, results_limit: int = 100_000,
-        snapshot_keep_entries: int = 1000, read_timeout_ticks: int = 0,
+        snapshot_keep_entries: int = 1000, snapshot_offset: int = 0,
+        read_timeout_ticks: int = 0, background_snapshots: bool = False,
         recovered: Recovered | None = None,
     ) -> None:
         rec = recovered or Recovered()
@@ -52,11 +88,15 @@ class StoreMember:
         self._clock = clock
         self._snapshot_every = snapshot_every
         self._snapshot_keep_entries = snapshot_keep_entries
+        self._snapshot_delay = snapshot_offset  # delays only the first snapshot (staggering)
+        self._background_snapshots = background_snapshots
+        self._snapshot_job: SnapshotJob | None = None  # begun, not finished
         self._results_limit = results_limit
         self._read_timeout_ticks = read_timeout_ticks or 4 * election_tick
         self._revoke_retry_ticks = 2 * election_tick
         self.sm = StateMachine(history_events=history_events)
-        self._results: OrderedDict[str, dict] = OrderedDict()
+        self._results: dict[str, dict] = {}  # request id -> result, in apply order
+        self._results_order: deque[str] = deque()  # the same ids, oldest first (to evict)
         self.applied_index = 0
         self.snapshot_index = 0  # index of the latest state-machine snapshot
         if rec.snapshot is not None:
@@ -153,10 +193,36 @@ class StoreMember:
         if rd is self._raft_ready:
             self._raft_ready = None
             self.raft.advance(rd)
-        if self.applied_index - self.snapshot_index >= self._snapshot_every:
-            self._take_snapshot()
+        if not self._background_snapshots and self._snapshot_due():
+            self._new_snapshot = self.finish_snapshot(job := self._image(), job.build())
         done, self._done = self._done, []
         return done
+
+    # ---- snapshots in the background ---------------------------------------------------------
+
+    def begin_snapshot(self) -> SnapshotJob | None:
+        """When a snapshot is due and none is in the making: freeze the state at the applied
+        index (cheap, copy on write) for the driver to `build()` off its loop and hand back to
+        `finish_snapshot`. For `background_snapshots` members, after `advance`."""
+        if self._snapshot_job is not None or not self._snapshot_due():
+            return None
+        self._snapshot_job = self._image()
+        return self._snapshot_job
+
+    def finish_snapshot(self, job: SnapshotJob, data: bytes) -> Snapshot | None:
+        """Make `data` (the built `job`) the Raft snapshot and compact the log; returns the
+        snapshot for the driver to persist, or None when a newer one was installed meanwhile."""
+        if job is self._snapshot_job:
+            self._snapshot_job = None
+        if job.index <= self.snapshot_index:
+            return None
+        self.raft.compact(job.index, data, keep_entries=self._snapshot_keep_entries)
+        snapshot = self.raft.snapshot()
+        if snapshot is None or snapshot.index != job.index:
+            return None  # the log already moved past it (a leader's snapshot, being installed)
+        self.snapshot_index = job.index
+        self._snapshot_delay = 0
+        return snapshot
 
     # ---- queries -----------------------------------------------------------------------------
 
@@ -228,8 +294,9 @@ class StoreMember:
 
     def _remember(self, rid: str, result: dict) -> None:
         self._results[rid] = result
-        if len(self._results) > self._results_limit:
-            self._results.popitem(last=False)
+        self._results_order.append(rid)
+        if len(self._results_order) > self._results_limit:
+            del self._results[self._results_order.popleft()]
 
     def _fail_pending(self) -> None:
         error = NotLeaderError(self.raft.leader).to_result()
@@ -311,14 +378,13 @@ class StoreMember:
 
     # ---- snapshots ---------------------------------------------------------------------------
 
-    def _take_snapshot(self) -> None:
-        data = msgpack.packb(
-            [_SNAPSHOT_VERSION, self.sm.snapshot_obj(), list(self._results.items())],
-            use_bin_type=True,
-        )
-        self.raft.compact(self.applied_index, data, keep_entries=self._snapshot_keep_entries)
-        self.snapshot_index = self.applied_index
-        self._new_snapshot = self.raft.snapshot()
+    def _snapshot_due(self) -> bool:
+        return self.applied_index - self.snapshot_index >= (self._snapshot_every
+                                                            + self._snapshot_delay)
+
+    def _image(self) -> SnapshotJob:
+        mvcc, leases = self.sm.image()
+        return SnapshotJob(self.applied_index, mvcc, leases, self._results.copy())
 
     def _install_snapshot(self, snap: Snapshot) -> None:
         self._restore(snap.data)
@@ -334,4 +400,5 @@ class StoreMember:
         if version != _SNAPSHOT_VERSION:
             raise ValueError(f"unknown store snapshot version {version}")
         self.sm.restore_obj(sm_obj, now=self._clock.now())
-        self._results = OrderedDict((rid, result) for rid, result in results)
+        self._results = {rid: result for rid, result in results}
+        self._results_order = deque(self._results)

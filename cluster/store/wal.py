@@ -10,12 +10,20 @@ Invariants:
 - `save` only buffers; `sync` writes and fsyncs: the group-commit point. Nothing saved is
   durable (or may be acknowledged) before `sync` returns. Within one save, entries are written
   before the hard state, so a torn tail never leaves a commit index beyond the log.
+- etcd's MustSync rule: when everything buffered since the last fsync is hard states that
+  differ from the last synced one only in the commit index (no entries, same term and vote),
+  `sync` writes them but does not fsync. A crash may then lose that commit index; recovery finds
+  an older one, which Raft allows (commit is relearnt from the leader; term, vote and every
+  acknowledged entry are durable). The next fsync makes them durable with what follows.
 - Entries replay as the Raft log: a batch starting at index k <= last replaces k and all after it
   (the log truncation); a gap is corruption.
 - `save_snapshot` writes the snapshot file (tmp, fsync, rename, directory fsync), then a new
   segment holding the marker, the hard state and the entries after the snapshot (kept only if
   the log holds the snapshot's own entry; otherwise the log resets, as Raft's restore does),
   and only then deletes older segments and snapshots. A crash at any point is recoverable.
+  The two halves exist on their own: `write_snapshot_file` touches only the new file, so a
+  driver may run it in a thread while it keeps appending, and `adopt_snapshot` (which needs
+  that file) switches segments; the appends made in between replay after the snapshot.
 - Recovery truncates a torn tail (a short, CRC-bad or zero-filled LAST record of the LAST
   segment); any other bad record, a missing segment, or an unreadable snapshot raises
   `CorruptWALError` naming the file and offset. Never silent loss.
@@ -64,6 +72,11 @@ class WAL:
         self._hard_state = hard_state
         self._entries = entries  # the log after the snapshot, entries[i].index == base+1+i
         self._buf = bytearray()
+        self._synced_hs = hard_state  # term and vote as of the last fsync'd hard state
+        self._must_sync = False  # buffered or written records that the next sync must fsync
+        self._unsynced = False  # records written since the last fsync
+        self.fsyncs = 0
+        """How many times `sync` fsync'd (the MustSync rule skips some)."""
 
     @classmethod
     def open(cls, dir: str | Path, *, segment_bytes: int = SEGMENT_BYTES
@@ -119,6 +132,16 @@ class WAL:
     def snapshot_index(self) -> int:
         return self._base_index
 
+    @property
+    def hard_state(self) -> HardState | None:
+        """The last hard state saved (synced or not)."""
+        return self._hard_state
+
+    @property
+    def needs_fsync(self) -> bool:
+        """Whether the next `sync` must fsync (false when only commit indexes are pending)."""
+        return self._must_sync
+
     def save(self, hard_state: HardState | None, entries: Sequence[Entry]) -> None:
         """Buffer entries (truncating a conflicting suffix) and the hard state; see `sync`."""
         if entries:
@@ -132,30 +155,54 @@ class WAL:
                 del self._entries[entries[0].index - self._base_index - 1:]
                 self._entries.extend(entries)
                 self._buf += encode_record([_ENTRIES, [e.to_wire() for e in entries]])
+                self._must_sync = True
         if hard_state is not None:
+            synced = self._synced_hs
+            if synced is None or (hard_state.term, hard_state.vote) != (synced.term, synced.vote):
+                self._must_sync = True
             self._hard_state = HardState(hard_state.term, hard_state.vote, hard_state.commit)
             self._buf += encode_record([_HARD_STATE, *hard_state.to_wire()])
 
-    def sync(self) -> None:
-        """Write what `save` buffered and fsync it: afterwards it survives a crash."""
-        if not self._buf:
-            return
-        fd = self._require_open()
-        view = memoryview(self._buf)
-        while view:
-            view = view[os.write(fd, view):]
-        _datasync(fd)
-        self._size += len(self._buf)
-        self._buf = bytearray()
+    def sync(self, *, force: bool = False) -> bool:
+        """Write what `save` buffered and fsync it: afterwards it survives a crash. Under the
+        MustSync rule (see the module docstring) a pending change of nothing but the commit
+        index is only written, unless `force`. Returns whether it fsync'd."""
+        if self._buf:
+            fd = self._require_open()
+            view = memoryview(self._buf)
+            while view:
+                view = view[os.write(fd, view):]
+            self._size += len(self._buf)
+            self._buf = bytearray()
+            self._unsynced = True
+        if not (self._must_sync or (force and self._unsynced)):
+            return False
+        _datasync(self._require_open())
+        self.fsyncs += 1
+        self._must_sync = self._unsynced = False
+        self._synced_hs = self._hard_state
         if self._size >= self._segment_bytes:
             self._start_segment(self._seq + 1)
+        return True
 
     def save_snapshot(self, snapshot: Snapshot) -> None:
         """Make `snapshot` durable, then restart the WAL after it and drop older files."""
         if snapshot.index <= self._base_index:
             return
-        self.sync()  # the old segment ends with whole records before a newer one exists
+        self.write_snapshot_file(snapshot)
+        self.adopt_snapshot(snapshot)
+
+    def write_snapshot_file(self, snapshot: Snapshot) -> None:
+        """The first half of `save_snapshot`: write the snapshot file durably. It touches no
+        state of this object, so it may run in another thread while this WAL keeps appending."""
         write_snapshot(self._dir, snapshot)
+
+    def adopt_snapshot(self, snapshot: Snapshot) -> None:
+        """The second half of `save_snapshot` (once `write_snapshot_file(snapshot)` returned):
+        restart the WAL after the snapshot and drop older segments and snapshot files."""
+        if snapshot.index <= self._base_index:
+            return
+        self.sync(force=True)  # the old segment ends with whole records before a newer one
         term = self._term_at(snapshot.index)
         if term == snapshot.term:
             del self._entries[:snapshot.index - self._base_index]
@@ -172,7 +219,7 @@ class WAL:
     def close(self) -> None:
         if self._fd is None:
             return
-        self.sync()
+        self.sync(force=True)
         os.close(self._fd)
         self._fd = None
 
@@ -208,6 +255,8 @@ class WAL:
         if self._fd is not None:
             os.close(self._fd)
         self._fd, self._seq, self._size = fd, seq, len(data)
+        self._synced_hs = self._hard_state  # the new segment holds it, fsync'd
+        self._unsynced = False
 
 
 class _Replay:

@@ -16,7 +16,9 @@ import ray
 
 from kubemu.actors.store_client import StoreClient
 from kubemu.actors.store_replica import start_replica, start_store, stop_store
-from kubemu.cluster.store.errors import CompactedError, UnknownOpError, ValueTooLargeError
+from kubemu.cluster.store.errors import (
+    BadRequestError, CompactedError, UnknownOpError, ValueTooLargeError,
+)
 from kubemu.cluster.store.mvcc import MAX_VALUE_BYTES, prefix_end
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -93,6 +95,20 @@ async def test_concurrent_requests_are_batched_and_all_answered(shared_store) ->
     assert client.stats["submit_calls"] < 10  # one call per event-loop turn, not per request
     listed = await client.range("/batch/", prefix_end("/batch/"))
     assert listed["count"] == 200
+    await client.close()
+
+
+async def test_unencodable_command_fails_alone_and_its_batch_mates_succeed(shared_store) -> None:
+    cluster, _ = shared_store
+    client = await StoreClient.connect(cluster=cluster)
+    await client.leader()
+    calls = client.stats["submit_calls"]
+    bad, good = await asyncio.gather(  # one event-loop turn: one batch, packed as msgpack
+        client.request({"op": "put", "key": "/enc/bad", "value": {1, 2}}),
+        client.put("/enc/good", b"ok"), return_exceptions=True)
+    assert client.stats["submit_calls"] == calls + 1
+    assert isinstance(bad, BadRequestError) and "cannot be encoded" in str(bad)
+    assert good["revision"] > 0 and (await client.get("/enc/good"))["value"] == b"ok"
     await client.close()
 
 

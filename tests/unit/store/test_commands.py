@@ -259,3 +259,39 @@ def test_read_only_txn_is_served_as_a_read(sm):
              success=[{"op": "range", "key": "a"}], failure=[])
     assert r["succeeded"] and r["responses"][0]["kvs"][0]["value"] == b"1"
     assert r["revision"] == 2 and sm.revision == 2
+
+
+@pytest.mark.parametrize(
+    "command,valid",
+    [
+        pytest.param({"op": "put", "key": "a", "value": b"v"}, True, id="plain"),
+        pytest.param({"op": "put", "key": "a", "value": b"", "lease": 5, "prev_kv": True}, True,
+                     id="all-arguments"),
+        pytest.param({"op": "put", "key": "a", "value": bytearray(b"v")}, True,
+                     id="bytearray-value-takes-the-full-checks"),
+        pytest.param({"op": "put", "key": "a", "value": b"v", "lease": True}, False,
+                     id="bool-lease"),
+        pytest.param({"op": "put", "key": "a", "value": b"v", "prev_kv": 1}, False,
+                     id="int-prev-kv"),
+        pytest.param({"op": "put", "key": "a", "value": b"v", "lease": 2 ** 64 - 1}, True,
+                     id="largest-uint64-lease"),
+        pytest.param({"op": "put", "key": "a", "value": b"v", "lease": 2 ** 64}, False,
+                     id="lease-msgpack-cannot-encode"),
+        pytest.param({"op": "put", "key": "a", "value": None}, False, id="none-value"),
+        pytest.param({"op": "put", "value": b"v"}, False, id="missing-key"),
+    ],
+)
+def test_put_fast_path_accepts_exactly_what_the_full_checks_accept(command, valid):
+    def outcome(cmd: dict) -> bool:
+        try:
+            validate(cmd)
+        except StoreError:
+            return False
+        return True
+
+    class Full(dict):  # not exactly a dict: takes the full checks, never the put fast path
+        pass
+
+    assert outcome(command) is valid
+    assert outcome(Full(command)) is valid
+    assert outcome({"op": "txn", "success": [command]}) is valid

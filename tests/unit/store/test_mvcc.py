@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgpack
 import pytest
 
 from kubemu.cluster.store.errors import CompactedError, FutureRevisionError, ValueTooLargeError
@@ -221,3 +222,20 @@ def test_kv_and_event_dicts_match_the_contract(store):
     d = event_to_dict(ev)
     assert d["type"] == "PUT" and d["kv"]["version"] == 2 and d["prev_kv"]["value"] == b"a"
     assert kv_to_dict(None) is None
+
+
+def test_image_stays_frozen_while_the_store_moves_on(store):
+    store.put("a", b"a2")
+    before = store.snapshot()
+    image = store.image()
+    store.put("a", b"a3")  # an existing key: its history is copied, not changed in place
+    store.put("new", b"n")
+    store.delete_range("b")
+    store.compact(store.revision)  # drops history the image still holds
+    packer = msgpack.Packer(use_bin_type=True, autoreset=True)
+    out: list[bytes] = []
+    image.pack(packer, out)
+    assert b"".join(out) == before
+    assert msgpack.packb(image.obj(), use_bin_type=True) == before
+    assert MVCCStore.restore(before).get("a").value == b"a2"
+    assert store.get("a").value == b"a3" and keys(store.range("a", "\0")) == ["a", "c", "d", "new"]

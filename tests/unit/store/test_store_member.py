@@ -260,3 +260,66 @@ def test_corrupt_entries_apply_as_errors_without_crashing(make_group, data):
     g.pump()
     assert m.applied_index == m.raft.commit and m.applied_revision == 1
     assert g.call(leader, put("a", b"1"))["revision"] == 2
+
+
+# ---- snapshots built off the driver's loop ---------------------------------------------------
+
+
+def test_background_snapshot_is_the_image_at_begin_while_writes_go_on(make_group):
+    g = make_group(1, snapshot_every=5, snapshot_keep_entries=0, background_snapshots=True)
+    leader = g.leader()
+    m = g.members[leader]
+    for i in range(6):
+        g.call(leader, put(f"k{i}", b"v%d" % i))
+    assert m.pop_snapshot() is None and m.raft.first_index == 1  # the driver's job now
+    job = m.begin_snapshot()
+    assert job is not None and job.index == m.applied_index
+    assert m.begin_snapshot() is None  # one at a time
+    expected = msgpack.packb([1, m.sm.snapshot_obj(), list(m._results.items())],
+                             use_bin_type=True)
+    for i in range(4):  # the member keeps serving while the image is packed
+        g.call(leader, put(f"k{i}", b"new"))
+    data = job.build()
+    assert data == expected
+    snap = m.finish_snapshot(job, data)
+    assert snap is not None and snap.index == job.index and snap.data == data
+    assert m.raft.first_index == job.index + 1 and m.snapshot_index == job.index
+    g.disks[leader].save(None, snap)
+    g.call(leader, put("after", b"x"))
+    g.restart(leader)  # recovery: that snapshot plus the entries after it
+    g.leader()
+    assert g.call(leader, get("k", range_end="l"))["count"] == 6
+    assert g.call(leader, get("k0"))["kvs"][0]["value"] == b"new"
+
+
+def test_background_snapshot_overtaken_by_a_leaders_snapshot_is_dropped(make_group):
+    g = make_group(3, snapshot_every=3, snapshot_keep_entries=0, background_snapshots=True)
+    leader = g.leader()
+    lagger = next(i for i in g.ids if i != leader)
+    for i in range(4):
+        g.call(leader, put(f"a{i}", b"1"))
+    g.wait(lambda: g.members[lagger].applied_index == g.members[leader].applied_index)
+    job = g.members[lagger].begin_snapshot()
+    assert job is not None
+    g.isolated.add(lagger)
+    for i in range(10):
+        g.call(leader, put(f"b{i}", b"2"))
+    lead = g.members[leader]
+    g.disks[leader].save(None, lead.finish_snapshot(ljob := lead.begin_snapshot(), ljob.build()))
+    g.isolated.discard(lagger)
+    m = g.members[lagger]
+    g.wait(lambda: m.snapshot_index == ljob.index, what="the leader's snapshot installed")
+    assert m.finish_snapshot(job, job.build()) is None
+    assert m.raft.snapshot().index == ljob.index and m.begin_snapshot() is None
+
+
+def test_snapshot_offset_delays_only_the_first_snapshot(make_group):
+    g = make_group(1, snapshot_every=4, snapshot_offset=3)
+    leader = g.leader()
+    m = g.members[leader]
+    taken = []
+    for i in range(12):
+        g.call(leader, put(f"k{i}", b"v"))
+        taken.append(m.snapshot_index)
+    first = next(x for x in taken if x)
+    assert first >= 7 and sorted(set(taken) - {0}) == [first, first + 4]

@@ -296,3 +296,81 @@ def test_leftover_tmp_files_are_ignored_and_removed(tmp_path: Path) -> None:
     _, rec = WAL.open(tmp_path)
     assert rec.snapshot is None and rec.entries == entries(1, 1)
     assert not list(tmp_path.glob("*.tmp"))
+
+
+@pytest.mark.parametrize(
+    ("hard_state", "new_entries", "fsyncs"),
+    [
+        pytest.param(HardState(2, 1, 3), [], False, id="commit-only-is-not-fsynced"),
+        pytest.param(HardState(2, 1, 2), [], False, id="same-hard-state-is-not-fsynced"),
+        pytest.param(HardState(3, 1, 2), [], True, id="term-change-is-fsynced"),
+        pytest.param(HardState(2, 2, 2), [], True, id="vote-change-is-fsynced"),
+        pytest.param(HardState(2, 1, 3), entries(4, 4), True, id="entries-are-fsynced"),
+        pytest.param(None, entries(4, 4), True, id="entries-alone-are-fsynced"),
+    ],
+)
+def test_sync_fsyncs_unless_only_the_commit_index_changed(
+        tmp_path: Path, hard_state: HardState | None, new_entries: list[Entry],
+        fsyncs: bool) -> None:
+    wal, _ = WAL.open(tmp_path)
+    wal.save(HardState(2, 1, 2), entries(1, 3))
+    assert wal.needs_fsync and wal.sync() is True
+    before = wal.fsyncs
+    wal.save(hard_state, new_entries)
+    assert wal.needs_fsync is fsyncs
+    assert wal.sync() is fsyncs
+    assert wal.fsyncs == before + fsyncs
+    wal.close()  # a clean close makes even a commit-only change durable
+    _, rec = WAL.open(tmp_path)
+    assert rec.hard_state == (hard_state or HardState(2, 1, 2))
+    assert rec.entries == entries(1, 3) + new_entries
+
+
+def test_commit_only_change_is_written_and_a_crash_may_only_lose_that_commit(
+        tmp_path: Path) -> None:
+    wal, _ = WAL.open(tmp_path)
+    wal.save(HardState(2, 1, 1), entries(1, 3))
+    wal.sync()
+    [seg] = segments(tmp_path)
+    synced_size = seg.stat().st_size
+    wal.save(HardState(2, 1, 3), [])
+    assert wal.sync() is False
+    assert seg.stat().st_size > synced_size  # written (page cache), not fsync'd
+    # a crash before the next fsync may lose the unsynced tail, whole or torn
+    for keep in (synced_size, synced_size + 5):
+        crashed = tmp_path / f"crash-{keep}"
+        shutil.copytree(tmp_path, crashed, ignore=shutil.ignore_patterns("crash-*"))
+        [copy] = segments(crashed)
+        copy.write_bytes(copy.read_bytes()[:keep])
+        _, rec = WAL.open(crashed)
+        assert rec.hard_state == HardState(2, 1, 1)  # the commit regressed: Raft allows it
+        assert rec.entries == entries(1, 3)  # every fsync'd entry is there
+    # the next fsync makes the earlier commit-only record durable too
+    wal.save(None, entries(4, 4))
+    assert wal.sync() is True
+    wal.close()
+    _, rec = WAL.open(tmp_path)
+    assert rec.hard_state == HardState(2, 1, 3) and rec.entries == entries(1, 4)
+
+
+def test_snapshot_file_written_while_appends_go_on_then_adopted(tmp_path: Path) -> None:
+    wal, _ = WAL.open(tmp_path)
+    wal.save(HardState(1, 1, 5), entries(1, 6))
+    wal.sync()
+    snap = Snapshot(5, 1, (1, 2, 3), b"five")
+    wal.write_snapshot_file(snap)  # in a thread, in the replica
+    wal.save(HardState(1, 1, 7), entries(7, 8))  # the ready loop keeps appending
+    wal.sync()
+    crashed = tmp_path / "crash"  # a crash now: the old segment still holds everything
+    shutil.copytree(tmp_path, crashed, ignore=shutil.ignore_patterns("crash"))
+    _, rec = WAL.open(crashed)
+    assert rec.snapshot == snap and [e.index for e in rec.entries] == [6, 7, 8]
+    assert rec.hard_state == HardState(1, 1, 7)
+    wal.adopt_snapshot(snap)  # between two Readies
+    assert len(segments(tmp_path)) == 1 and wal.snapshot_index == 5
+    wal.save(HardState(1, 1, 8), entries(9, 9))
+    wal.sync()
+    wal.close()
+    _, rec = WAL.open(tmp_path)
+    assert rec.snapshot == snap and [e.index for e in rec.entries] == [6, 7, 8, 9]
+    assert rec.hard_state == HardState(1, 1, 8)
