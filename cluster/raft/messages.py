@@ -144,7 +144,8 @@ class Ready:
     """One batch of work for the driver, handled in order and acknowledged with `advance`.
 
     1. persist `hard_state` (if not None), `snapshot` (if not None) and `entries` (fsync);
-    2. send `messages`;
+    2. send `messages` (a leader may send before step 1 when the Ready moves neither term nor
+       vote and holds no snapshot: its own entries count toward commit only after `advance`);
     3. apply `snapshot` (if not None) then `committed_entries` to the state machine;
     4. serve the `read_states` once applied >= their index;
     5. call `core.advance(ready)`.
