@@ -4,7 +4,11 @@ A record is [u32 payload length][u32 crc32(payload)][msgpack payload] (little en
 payload is never empty, so a zero-filled region never reads as a record. `read_records` tells a
 torn tail (what a crash in the middle of an unsynced write leaves: a short record, a CRC-bad
 record ending exactly at end of file, or zeros to end of file) apart from corruption anywhere
-else, which raises `CorruptWALError` naming the file and the offset.
+else, which raises `CorruptWALError` naming the file and the offset. Unsynced pages may reach
+the disk out of order, so a crash can also leave whole zero sectors inside the unsynced tail with
+intact-looking records after them; with `zero_sector_tears` (the WAL's last segment) a bad record
+whose bytes hold an all-zero, sector-aligned 512-byte sector is such a tear too (etcd's
+isTornEntry rule). A bad record without one is corruption, whatever follows it.
 
 A snapshot file `snap-{term:016x}-{index:016x}.snap` holds one record. It is written to a
 `.tmp`, fsync'd, renamed into place and the directory fsync'd, so a reader sees either the whole
@@ -24,6 +28,9 @@ import msgpack
 from kubemu.cluster.raft.messages import Snapshot
 
 _HEADER = struct.Struct("<II")
+SECTOR_BYTES = 512
+"""The disk's write unit: a crash tears writes at sector boundaries, never inside a sector."""
+_ZERO_SECTOR = bytes(SECTOR_BYTES)
 _SNAPSHOT = 4
 _PREFIX, _SUFFIX = "snap-", ".snap"
 
@@ -37,8 +44,12 @@ def encode_record(payload: object) -> bytes:
     return _HEADER.pack(len(data), zlib.crc32(data)) + data
 
 
-def read_records(path: Path) -> tuple[list[tuple[int, list]], int | None]:
-    """Every whole record of `path` as (offset, payload), and the offset of a torn tail or None."""
+def read_records(path: Path, *, zero_sector_tears: bool = False
+                 ) -> tuple[list[tuple[int, list]], int | None]:
+    """Every whole record of `path` as (offset, payload), and the offset of a torn tail or None.
+
+    With `zero_sector_tears`, a bad record holding an all-zero sector is a torn tail even when
+    more data follows it; everything from its offset on is the tail."""
     buf = path.read_bytes()
     records: list[tuple[int, list]] = []
     offset, end = 0, len(buf)
@@ -52,9 +63,12 @@ def read_records(path: Path) -> tuple[list[tuple[int, list]], int | None]:
             return records, offset
         data = buf[start:stop]
         if length == 0 or zlib.crc32(data) != crc:
-            if stop == end or not any(buf[offset:]):
+            if stop == end or not any(memoryview(buf)[offset:]):
                 return records, offset
-            raise CorruptWALError(f"{path}: offset {offset}: record fails its CRC check "
+            if zero_sector_tears and _holds_zero_sector(buf, offset, _extent(offset, length, end)):
+                return records, offset
+            problem = "has an impossible length 0" if length == 0 else "fails its CRC check"
+            raise CorruptWALError(f"{path}: offset {offset}: record {problem} "
                                   f"({end - stop} bytes follow it)")
         try:
             payload = msgpack.unpackb(data, raw=False, use_list=True)
@@ -126,3 +140,19 @@ def _list(dir: Path) -> list[tuple[tuple[int, int], Path]]:
             continue
         found.append(((index, term), path))
     return sorted(found)
+
+
+def _extent(offset: int, length: int, end: int) -> int:
+    """Where the on-disk bytes of a bad record at `offset` end. An impossible (zero) length says
+    nothing of the record's extent: it is taken to run through the first whole sector at or
+    after `offset`, since its header may share a sector with synced bytes before it."""
+    if length:
+        return offset + _HEADER.size + length
+    return min(end, -(-offset // SECTOR_BYTES) * SECTOR_BYTES + SECTOR_BYTES)
+
+
+def _holds_zero_sector(buf: bytes, start: int, stop: int) -> bool:
+    """Whether buf[start:stop] contains a whole sector-aligned sector of zeros."""
+    first = -(-start // SECTOR_BYTES) * SECTOR_BYTES
+    return any(buf[at:at + SECTOR_BYTES] == _ZERO_SECTOR
+               for at in range(first, stop - SECTOR_BYTES + 1, SECTOR_BYTES))

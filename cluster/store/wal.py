@@ -24,13 +24,17 @@ Invariants:
   The two halves exist on their own: `write_snapshot_file` touches only the new file, so a
   driver may run it in a thread while it keeps appending, and `adopt_snapshot` (which needs
   that file) switches segments; the appends made in between replay after the snapshot.
-- Recovery truncates a torn tail (a short, CRC-bad or zero-filled LAST record of the LAST
-  segment); any other bad record, a missing segment, or an unreadable snapshot raises
-  `CorruptWALError` naming the file and offset. Never silent loss.
+- Recovery truncates a torn tail of the LAST segment, logging a warning: a short, CRC-bad or
+  zero-filled last record, or (etcd's isTornEntry rule, since unsynced pages can reach the disk
+  out of order) a CRC-bad or zero-length record whose bytes hold an all-zero sector-aligned
+  512-byte sector, with everything after it. Any other bad record (including one like that in
+  an earlier segment), a missing segment, or an unreadable snapshot raises `CorruptWALError`
+  naming the file and offset. Never silent loss: what is truncated is logged.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,6 +52,8 @@ from kubemu.cluster.store.snapfile import (
 )
 
 __all__ = ["WAL", "CorruptWALError", "SEGMENT_BYTES"]
+
+log = logging.getLogger("kubemu.store.wal")
 
 SEGMENT_BYTES = 64 << 20
 """A segment past this size is closed and a new one started at the next sync."""
@@ -104,11 +110,13 @@ class WAL:
                 raise CorruptWALError(f"{dir}: WAL segment {segments[0][0] + n:016x} is missing "
                                       f"(found {path.name} next)")
             last = n == len(segments) - 1
-            records, torn_at = read_records(path)
+            records, torn_at = read_records(path, zero_sector_tears=last)
             if torn_at is not None:
                 if not last:
                     raise CorruptWALError(f"{path}: torn record at offset {torn_at} in a "
                                           "segment that is not the last")
+                log.warning("truncating torn WAL tail: file=%s offset=%d dropped_bytes=%d",
+                            path, torn_at, path.stat().st_size - torn_at)
                 with open(path, "r+b") as f:  # a torn tail was never acknowledged: drop it
                     f.truncate(torn_at)
                     os.fsync(f.fileno())

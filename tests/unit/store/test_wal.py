@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
 import pytest
 
 from kubemu.cluster.raft.messages import Entry, EntryType, HardState, Snapshot
-from kubemu.cluster.store.snapfile import write_snapshot
+from kubemu.cluster.store.snapfile import SECTOR_BYTES, read_records, write_snapshot
 from kubemu.cluster.store.wal import WAL, CorruptWALError
 
 
@@ -158,6 +159,118 @@ def test_torn_record_in_a_segment_that_is_not_the_last_is_corruption(tmp_path: P
     first.write_bytes(first.read_bytes()[:-3])
     with pytest.raises(CorruptWALError, match=first.name):
         WAL.open(tmp_path)
+
+
+def _write_unsynced_tail(dir: Path, *, rotate_after: bool = False) -> dict[int, tuple[Path, int]]:
+    """Entries 1-2 and a hard state synced, then entries 3-10 (one ~1.5 KiB record each) as the
+    tail a crash may tear; entry 5's record starts on a sector boundary. With `rotate_after`
+    entry 11 closes that segment, so the tail is in a segment that is not the last. Returns
+    where each entry's record is: index -> (segment, offset)."""
+    wal, _ = WAL.open(dir)
+    wal.save(HardState(1, 1, 2), entries(1, 2))
+    wal.sync()
+    [seg] = segments(dir)
+    size = seg.stat().st_size
+    wal.save(None, [Entry(1, 3, b"x" * 1500)])
+    wal.sync()
+    overhead = seg.stat().st_size - size - 1500  # framing of a one-entry record
+    size = seg.stat().st_size
+    wal.save(None, [Entry(1, 4, b"x" * (1500 + -(size + 1500 + overhead) % SECTOR_BYTES))])
+    wal.sync()
+    for i in range(5, 11):
+        wal.save(None, [Entry(1, i, b"x" * 1500)])
+        wal.sync()
+    wal.close()
+    if rotate_after:
+        wal, _ = WAL.open(dir, segment_bytes=1)
+        wal.save(None, entries(11, 11))
+        wal.sync()
+        wal.close()
+        assert len(segments(dir)) == 2
+    where = {}
+    for offset, rec in read_records(seg)[0]:
+        if rec[0] == 2:  # an ENTRIES record
+            for wire in rec[1]:
+                where[Entry.from_wire(wire).index] = (seg, offset)
+    assert where[5][1] % SECTOR_BYTES == 0
+    return where
+
+
+def _sector_in(where: dict[int, tuple[Path, int]], index: int, *, skip: int = 64) -> int:
+    """The first sector boundary at least `skip` bytes into entry `index`'s record."""
+    return -(-(where[index][1] + skip) // SECTOR_BYTES) * SECTOR_BYTES
+
+
+def _zero(path: Path, start: int, length: int) -> None:
+    data = bytearray(path.read_bytes())
+    assert start + length < len(data)  # the hole is inside the file, data follows it
+    data[start:start + length] = bytes(length)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("hole", "survivors"),
+    [
+        pytest.param(lambda w: (_sector_in(w, 4), SECTOR_BYTES), 3,
+                     id="zero-sector-inside-a-record-fails-its-crc"),
+        pytest.param(lambda w: (w[5][1], SECTOR_BYTES), 4,
+                     id="zero-sector-at-a-record-start-gives-an-impossible-length"),
+        pytest.param(lambda w: (_sector_in(w, 6), 4096), 5,
+                     id="zero-page-across-several-records"),
+        pytest.param(lambda w: (w[4][1], _sector_in(w, 4, skip=0) + SECTOR_BYTES - w[4][1]), 3,
+                     id="zero-header-sharing-a-synced-sector-then-a-zero-sector"),
+    ],
+)
+def test_zero_sector_hole_inside_the_last_segments_tail_is_truncated_as_a_torn_write(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, hole, survivors: int) -> None:
+    where = _write_unsynced_tail(tmp_path)
+    seg, cut = where[survivors + 1]
+    start, length = hole(where)
+    _zero(seg, start, length)  # valid-looking records 7..10 still follow the hole
+    with caplog.at_level(logging.WARNING, logger="kubemu.store.wal"):
+        wal, rec = WAL.open(tmp_path)
+    assert rec.hard_state == HardState(1, 1, 2)
+    assert [e.index for e in rec.entries] == list(range(1, survivors + 1))
+    assert seg.stat().st_size == cut  # truncated at the torn record's start
+    assert any(f"offset={cut}" in r.getMessage() for r in caplog.records)
+    wal.save(HardState(1, 1, 12), entries(survivors + 1, 12, tag="n"))
+    wal.sync()
+    wal.close()
+    _, rec2 = WAL.open(tmp_path)
+    assert [e.index for e in rec2.entries] == list(range(1, 13))
+    assert rec2.hard_state == HardState(1, 1, 12)
+
+
+def _flip(path: Path, at: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[at] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("rotate_after", "damage", "bad"),
+    [
+        pytest.param(False, lambda w: _flip(w[4][0], _sector_in(w, 4) + 7), 4,
+                     id="crc-bad-without-a-zero-sector-in-the-last-segment"),
+        pytest.param(False, lambda w: _zero(w[4][0], _sector_in(w, 4) + 1, 600), 4,
+                     id="zeros-covering-no-whole-aligned-sector"),
+        pytest.param(False, lambda w: _zero(w[4][0], w[4][1], 8), 4,
+                     id="zero-header-mid-sector-without-a-zero-sector"),
+        pytest.param(True, lambda w: _zero(w[4][0], _sector_in(w, 4), SECTOR_BYTES), 4,
+                     id="zero-sector-in-a-segment-that-is-not-the-last"),
+        pytest.param(True, lambda w: _zero(w[5][0], w[5][1], SECTOR_BYTES), 5,
+                     id="zero-length-header-in-a-segment-that-is-not-the-last"),
+    ],
+)
+def test_bad_record_followed_by_data_that_is_not_a_torn_write_raises_naming_file_and_offset(
+        tmp_path: Path, rotate_after: bool, damage, bad: int) -> None:
+    where = _write_unsynced_tail(tmp_path, rotate_after=rotate_after)
+    seg, offset = where[bad]
+    size = seg.stat().st_size
+    damage(where)
+    with pytest.raises(CorruptWALError, match=rf"{seg.name}: offset {offset}:"):
+        WAL.open(tmp_path)
+    assert seg.stat().st_size == size  # nothing was truncated
 
 
 def test_segments_rotate_by_size_and_replay_in_order(tmp_path: Path) -> None:
