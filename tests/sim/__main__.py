@@ -14,7 +14,7 @@ import random
 import sys
 import time
 
-from tests.sim.scenario import format_failure, run
+from tests.sim.scenario import DEFAULT_STEPS, format_failure, run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=100, help="how many consecutive seeds")
     parser.add_argument("--start", type=int, default=0, help="first seed")
     parser.add_argument("--replicas", type=int, default=3, choices=[3, 5])
-    parser.add_argument("--steps", type=int, default=200, help="active-phase steps per run")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS,
+                        help="active-phase steps per run")
     parser.add_argument("--soak", action="store_true", help="random seeds for --minutes")
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--stop-on-failure", action="store_true")

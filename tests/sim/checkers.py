@@ -33,8 +33,9 @@ EventTuple = tuple  # (type, key, value, create_revision, mod_revision, version)
 
 
 class RaftChecker:
-    def __init__(self, ids: tuple[NodeId, ...]) -> None:
+    def __init__(self, ids: tuple[NodeId, ...], *, disks: dict[NodeId, SimDisk]) -> None:
         self.ids = ids
+        self.disks = disks  # every replica's disk, live or crashed (durability counts them all)
         self.quorum = len(ids) // 2 + 1
         self.step = 0
         self.leader_of_term: dict[int, NodeId] = {}
@@ -43,7 +44,6 @@ class RaftChecker:
         self.applied_to: dict[NodeId, int] = {i: 0 for i in ids}
         self._new_committed: list[int] = []
         self._leaders_checked: set[tuple[int, NodeId]] = set()
-        self.disks: dict[NodeId, SimDisk] = {}
         self.snapshots_installed = 0
 
     def fail(self, text: str) -> None:
@@ -53,7 +53,6 @@ class RaftChecker:
 
     def on_disk_write(self, node: NodeId, disk: SimDisk,
                       written: list[tuple[Entry, int | None]]) -> None:
-        self.disks[node] = disk
         facts = self.entry_facts
         for e, prev_term in written:
             fact = (e.data, int(e.type), prev_term)
@@ -65,7 +64,6 @@ class RaftChecker:
                           f"{e.term}) with payload/prev-term {fact!r}, another disk has {seen!r}")
 
     def on_restart(self, node: NodeId, member, disk: SimDisk) -> None:
-        self.disks[node] = disk
         self.applied_to[node] = 0 if disk.snapshot is None else disk.snapshot.index
 
     def on_ready(self, node: NodeId, rd: Ready, member) -> None:

@@ -50,6 +50,7 @@ class ClientOptions:
     op_timeout: int = 80  # steps before the client gives up (indeterminate)
     read_any_member: float = 0.5  # chance a get goes to a random member, not the leader
     watch: float = 0.6  # chance this client opens a watch
+    watch_window: int = 150  # it opens it at a random step in [0, watch_window]
     # put, get, txn, delete, lease (grant, then put a key with it), keepalive, compact, get_at
     weights: tuple[float, ...] = (4, 3, 3, 1, 1, 0.5, 0.3, 1)
 
@@ -95,7 +96,8 @@ class SimClient:
         self.errors: list[str] = []
         self.watch: WatchRecord | None = None
         self.watch_node: NodeId = 0
-        self.watch_from_step = rng.randint(0, 150) if rng.random() < options.watch else None
+        self.watch_from_step = (rng.randint(0, options.watch_window)
+                                if rng.random() < options.watch else None)
         self.last_revision = 1
         self.lease_id = 0
 

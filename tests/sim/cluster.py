@@ -4,13 +4,15 @@ Each replica is the real `StoreMember` (RaftCore + MVCC) plus a `SimDisk`. The d
 every `Ready` in the contract order: persist (hard state, snapshot, entries) -> [crash point] ->
 "fsync" -> send -> `advance` (apply, complete requests). A crash drops the member and whatever
 was written but not yet synced (a crash at the crash point may keep a torn prefix of that
-unsynced tail, in the order a WAL writes it: snapshot, entries, hard state); a restart builds a
+unsynced tail, in the order a WAL writes it: snapshot, entries, hard state; another crash point
+is after the send, before anything is applied); a restart builds a
 new StoreMember from `Recovered(...)` of the synced disk. The member's own compaction snapshot
 (`pop_snapshot()` after an advance) is persisted and synced at once.
 
 One `step()` = advance the clock by `tick_seconds`, tick every live member once (unless a
 seeded "slow node" skips the tick), deliver due messages, let clients act, then drain each live
-member's Readies. Member order is shuffled per step by the seeded rng. An `observer` (the Raft
+member's Readies (with `interleave`, also right after some messages, so Readies interleave
+with deliveries as they do in a real driver). Member order is shuffled per step. An `observer` (the Raft
 checker) sees every disk write, every Ready and every step.
 """
 
@@ -141,9 +143,12 @@ class MemberOptions:
 
 @dataclass(slots=True)
 class CrashPlan:
-    """A crash due at the next Ready this node handles (between persist and sync)."""
+    """A crash due at the next Ready this node handles: between persist and sync (possibly
+    keeping a torn prefix of the unsynced tail), or after its messages went out but before
+    it applied anything."""
 
-    torn: bool = False  # keep a random prefix of the unsynced tail
+    torn: bool = False
+    after_send: bool = False
 
 
 class SimCluster:
@@ -151,7 +156,7 @@ class SimCluster:
 
     def __init__(self, *, replicas: int, seed: int | str, options: MemberOptions | None = None,
                  faults: NetFaults | None = None, tick_seconds: float = 0.1,
-                 observer: Observer | None = None) -> None:
+                 interleave: float = 0.0, observer: Observer | None = None) -> None:
         self.ids: tuple[NodeId, ...] = tuple(range(1, replicas + 1))
         self.seed = seed
         self.options = options or MemberOptions()
@@ -159,6 +164,7 @@ class SimCluster:
         self.tick_seconds = tick_seconds
         self.net = SimNet(self.ids, rng=derive_rng(seed, "net"), faults=faults)
         self.observer = observer
+        self.interleave = interleave  # chance to drain a member right after each message
         self.rng = derive_rng(seed, "cluster")
         self.disks: dict[NodeId, SimDisk] = {i: SimDisk() for i in self.ids}
         self.members: dict[NodeId, StoreMember | None] = {}
@@ -192,10 +198,10 @@ class SimCluster:
         self.crash_plans.pop(node, None)
         self.net.set_down(node, True)
 
-    def plan_crash(self, node: NodeId, *, torn: bool) -> None:
-        """Crash `node` at the crash point of its next Ready (or now if it has none this step)."""
+    def plan_crash(self, node: NodeId, *, torn: bool = False, after_send: bool = False) -> None:
+        """Crash `node` inside its next Ready (at the end of the step if it has none)."""
         if self.members[node] is not None:
-            self.crash_plans[node] = CrashPlan(torn=torn)
+            self.crash_plans[node] = CrashPlan(torn=torn, after_send=after_send)
 
     def restart(self, node: NodeId) -> None:
         if self.members[node] is not None:
@@ -236,6 +242,8 @@ class SimCluster:
             member = self.members[msg.to]
             if member is not None:
                 member.step(msg)
+                if self.interleave and self.rng.random() < self.interleave:
+                    self.drain(msg.to)
         self.clients_act()
         for node in order:
             self.drain(node)
@@ -261,7 +269,7 @@ class SimCluster:
         disk = self.disks[node]
         disk.write_ready(rd)  # persist
         plan = self.crash_plans.get(node)
-        if plan is not None:  # the crash point: before fsync, nothing sent or applied
+        if plan is not None and not plan.after_send:  # before fsync: nothing sent or applied
             keep = self.rng.randint(0, len(disk.pending)) if plan.torn else 0
             self.crash(node, torn_keep=keep)
             return
@@ -272,6 +280,9 @@ class SimCluster:
             self.observer.on_ready(node, rd, member)
         for msg in rd.messages:  # send
             self.net.send(msg, step=self.step_no)
+        if plan is not None:  # sent, durable, never applied
+            self.crash(node)
+            return
         completions = member.advance(rd)  # apply, serve reads, raft.advance
         snap = member.pop_snapshot()  # our own compaction: persist it durably
         if snap is not None and (disk.snapshot is None or snap.index > disk.snapshot.index):

@@ -13,10 +13,11 @@ on success (its output `succeeded` must match); `get` must return exactly the st
 The search is Lowe's "just-in-time linearization" over a doubly linked list of call/return
 entries, with a cache of (linearized set, model state) so no configuration is explored twice
 (Knossos/porcupine style). An indeterminate op's return sits at +infinity; an indeterminate
-`get` constrains nothing and is dropped. On failure the key's history is minimised by weakening
-determinate ops one at a time (a read is dropped, a write becomes indeterminate) while it still
-fails: weakening only adds linearizations, so the remaining determinate ops are a genuine
-contradiction. `check_revisions` adds cross-key checks on the global revision counter.
+`get` constrains nothing and is dropped. On failure the key's history is minimised: cut to the
+shortest failing prefix, then determinate ops are weakened one at a time (a read is dropped, a
+write becomes indeterminate) while it still fails; weakening only adds linearizations, so the
+remaining determinate ops are a genuine contradiction. `check_revisions` adds cross-key checks
+on the global revision counter.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def check_history(history: Iterable[HistoryOp], *, budget: int = 2_000_000) -> C
         if ok is None:
             inconclusive.append(key)
         elif not ok:
-            essential, context = minimise(by_key[key], budget=budget)
+            essential, context = minimise(by_key[key])
             return CheckResult(False, key, format_failure(key, essential, context), explored,
                                inconclusive)
     return CheckResult(True, explored=explored, inconclusive=inconclusive)
@@ -167,27 +168,65 @@ def compare_holds(state: State, compare: tuple | None) -> bool:
 # -- minimisation and report ----------------------------------------------------------------------
 
 
-def minimise(ops: Sequence[HistoryOp], *, budget: int = 200_000
+def minimise(ops: Sequence[HistoryOp], *, budget: int = 400_000
              ) -> tuple[list[HistoryOp], list[HistoryOp]]:
     """(essential determinate ops, other writes that may linearize before the last of them).
 
-    Both lists hold the ops as recorded; a context op that completed had its result weakened
-    away (the contradiction stands without it)."""
+    Three sound reductions, each keeping the history non-linearizable: cut it at the earliest
+    completion where it already fails (a prefix: ops still running there become indeterminate),
+    drop reads, then weaken completed writes to indeterminate. The last two stop when `budget`
+    (search configurations in total) runs out. Both lists hold the ops as recorded; a context
+    op that completed had its result weakened away (the contradiction stands without it)."""
     current = [op for op in ops if op.determinate or op.is_write]
     original = {id(op): op for op in current}
-    for i in reversed(range(len(current))):
-        op = current[i]
-        if not op.determinate:
-            continue
-        trial = list(current)
-        if op.is_write:
-            weak = replace(op, ret=None, ret_step=None, output=None)
-            original[id(weak)] = original[id(op)]
-            trial[i] = weak
+
+    def weakened(op: HistoryOp) -> HistoryOp:
+        weak = replace(op, ret=None, ret_step=None, output=None)
+        original[id(weak)] = original[id(op)]
+        return weak
+
+    def prefix(cut: int) -> list[HistoryOp]:
+        out = []
+        for op in current:
+            if op.call > cut:
+                continue
+            if op.ret is not None and op.ret > cut:
+                if not op.is_write:
+                    continue
+                op = weakened(op)
+            out.append(op)
+        return out
+
+    def fails(trial: list[HistoryOp]) -> bool:
+        nonlocal budget
+        if budget <= 0:
+            return False
+        ok, explored = check_key(trial, budget=min(budget, 100_000))
+        budget -= explored
+        return ok is False
+
+    cuts = sorted(op.ret for op in current if op.determinate)
+    lo, hi = 0, len(cuts) - 1  # the full history (cut at the last completion) fails
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if check_key(prefix(cuts[mid]), budget=100_000)[0] is False:
+            hi = mid
         else:
-            del trial[i]
-        if check_key(trial, budget=budget)[0] is False:
-            current = trial
+            lo = mid + 1
+    if cuts:
+        current = prefix(cuts[lo])
+    for writes in (False, True):
+        for i in reversed(range(len(current))):
+            op = current[i]
+            if not op.determinate or op.is_write != writes:
+                continue
+            trial = list(current)
+            if writes:
+                trial[i] = weakened(op)
+            else:
+                del trial[i]
+            if fails(trial):
+                current = trial
     essential = [op for op in current if op.determinate]
     horizon = max((op.ret for op in essential), default=0)
     context = [original[id(op)] for op in current if not op.determinate and op.call < horizon]
@@ -216,11 +255,19 @@ def format_op(op: HistoryOp) -> str:
     elif op.kind == "txn":
         what = f"txn(if {_format_compare(op.compare)} then put({op.value!r}))"
         out = f"succeeded={op.output}" if op.determinate else "?"
-    else:
+    elif op.kind == "get":
         what = "get()"
         out = "absent" if op.output is None else f"{op.output[0]!r} version={op.output[1]}"
+    else:  # ops outside the register model
+        arg = f"{op.value!r}" if op.value is not None else ""
+        if op.at_revision:
+            arg = f"revision={op.at_revision}"
+        what = f"{op.kind}({arg})"
+        out = "ok" if op.output is None else f"{op.output!r}"
+        out = out if op.determinate else "?"
     rev = f" rev={op.revision}" if op.determinate and op.revision else ""
-    return f"{when} client {op.client} {what} -> {out}{rev} (id {op.request_id})"
+    key = f" {op.key!r}" if op.key else ""
+    return f"{when} client {op.client}{key} {what} -> {out}{rev} (id {op.request_id})"
 
 
 def _format_compare(compare: tuple | None) -> str:
@@ -240,7 +287,8 @@ def check_revisions(history: Iterable[HistoryOp]) -> list[str]:
     - a revision names one write: (key, value) or (key, delete) — never two different ones;
     - a value (unique per write) is only ever seen with one mod_revision;
     - real time: if A completed before B was invoked, rev(A) <= rev(B), strictly when both
-      changed the store.
+      changed the store (ops outside the register model, such as reads in the past or leased
+      puts, take part in this check when they report a revision).
     """
     errors: list[str] = []
     by_rev: dict[int, tuple] = {}
@@ -256,7 +304,7 @@ def check_revisions(history: Iterable[HistoryOp]) -> list[str]:
                 errors.append(f"value {what[2]!r} of key {what[0]!r} seen with mod_revision "
                               f"{got} and {rev} ({format_op(op)})")
 
-    done = [op for op in history if op.determinate]
+    done = [op for op in history if op.determinate and op.revision]
     for op in done:
         if op.kind == "put" or (op.kind == "txn" and op.output):
             note(op.revision, (op.key, "put", op.value), op)
@@ -269,6 +317,8 @@ def check_revisions(history: Iterable[HistoryOp]) -> list[str]:
 
 
 def _changed(op: HistoryOp) -> bool:
+    if op.kind == "lease_put":
+        return op.output is None  # not an error code
     return op.kind == "put" or (op.kind in ("txn", "delete") and bool(op.output))
 
 

@@ -30,6 +30,7 @@ from tests.sim.cluster import MemberOptions, SimCluster, SimViolation
 from tests.sim.linearizability import check_history, check_revisions
 from tests.sim.simnet import NetFaults
 
+DEFAULT_STEPS = 200  # active-phase steps of a CI run
 QUIET_STEPS = 250  # upper bound on the quiet phase (an election takes ~10-30 steps)
 
 
@@ -45,9 +46,11 @@ class ScenarioConfig:
     fault_events: int
     crash_mid_ready: float
     slow_rate: float
+    interleave: float
 
     @classmethod
-    def from_seed(cls, seed: int, *, replicas: int = 3, steps: int = 200) -> ScenarioConfig:
+    def from_seed(cls, seed: int, *, replicas: int = 3, steps: int = DEFAULT_STEPS
+                  ) -> ScenarioConfig:
         rng = derive_rng(seed, "config")
         faults = NetFaults(
             drop_rate=rng.choice([0.0, 0.0, 0.01, 0.05, 0.1]),
@@ -70,10 +73,12 @@ class ScenarioConfig:
             seed=seed, replicas=replicas, steps=steps, faults=faults, member=member,
             clients=rng.randint(3, 6 if busy else 5),
             client=ClientOptions(ops=ops, keys=rng.randint(2, 4),
-                                 think_max=max(2, steps // (ops + 1))),
+                                 think_max=max(2, steps // (ops + 1)),
+                                 watch_window=steps * 3 // 4),
             fault_events=rng.choice([0, 2, 4, 6, 8]),
             crash_mid_ready=rng.choice([0.0, 0.5, 1.0]),
             slow_rate=rng.choice([0.0, 0.0, 0.2, 0.5]),
+            interleave=rng.choice([0.0, 0.3, 1.0]),
         )
 
     def describe(self) -> str:
@@ -84,6 +89,7 @@ class ScenarioConfig:
                 f"drop={f.drop_rate} dup={f.dup_rate} reorder={f.reorder_rate} "
                 f"delay<={f.max_delay} snapshot_every={self.member.snapshot_every} "
                 f"history={self.member.history_events} keep={self.member.snapshot_keep_entries} "
+                f"interleave={self.interleave} "
                 f"fault_events={self.fault_events}")
 
 
@@ -99,14 +105,14 @@ class ScenarioResult:
 
     @property
     def reproduce(self) -> str:
-        extra = "" if self.steps == 200 else f" --steps {self.steps}"
+        extra = "" if self.steps == DEFAULT_STEPS else f" --steps {self.steps}"
         return f"python -m tests.sim --seed {self.seed} --replicas {self.replicas}{extra}"
 
     def summary(self) -> str:
         return f"seed {self.seed} replicas {self.replicas}: {self.failure.splitlines()[0]}"
 
 
-def run(seed: int, *, replicas: int = 3, steps: int = 200) -> ScenarioResult:
+def run(seed: int, *, replicas: int = 3, steps: int = DEFAULT_STEPS) -> ScenarioResult:
     """Run one seeded scenario; never raises for a failure of the system under test."""
     cfg = ScenarioConfig.from_seed(seed, replicas=replicas, steps=steps)
     sim = _Simulation(cfg)
@@ -118,9 +124,8 @@ def run(seed: int, *, replicas: int = 3, steps: int = 200) -> ScenarioResult:
     except Exception:  # a crash inside the member/core is a failure of the system under test
         failure = f"step {sim.cluster.step_no if sim.cluster else 0}: exception\n" + \
             traceback.format_exc()
-    result = ScenarioResult(seed, replicas, steps, ok=not failure, failure=failure,
-                            trace=list(sim.trace), stats=sim.stats())
-    return result
+    return ScenarioResult(seed, replicas, steps, ok=not failure, failure=failure,
+                          trace=list(sim.trace), stats=sim.stats())
 
 
 class _Simulation:
@@ -128,7 +133,7 @@ class _Simulation:
         self.cfg = cfg
         self.rng = derive_rng(cfg.seed, "faults")
         self.trace: deque[str] = deque(maxlen=60)
-        self.raft = RaftChecker(tuple(range(1, cfg.replicas + 1)))
+        self.raft: RaftChecker | None = None
         self.truth = EventTruth()
         self.cluster: SimCluster | None = None
         self.clients: list[SimClient] = []
@@ -143,8 +148,8 @@ class _Simulation:
         observer = _Observer(self)
         self.cluster = cluster = SimCluster(replicas=cfg.replicas, seed=cfg.seed,
                                             options=cfg.member, faults=cfg.faults,
-                                            observer=observer)
-        self.raft.disks = cluster.disks
+                                            interleave=cfg.interleave, observer=observer)
+        self.raft = RaftChecker(cluster.ids, disks=cluster.disks)
         seq = Sequencer()
         self.clients = [
             SimClient(i, cluster=cluster, rng=derive_rng(cfg.seed, "client", i), seq=seq,
@@ -175,7 +180,7 @@ class _Simulation:
                                weights=[4, 4, 1, 1, 1, 1])[0]
             schedule.setdefault(step, []).append((kind,))
             if kind in ("partition", "crash", "slow"):  # most faults end before the quiet phase
-                end = step + rng.randint(5, 60)
+                end = step + (rng.randint(1, 4) if rng.random() < 0.25 else rng.randint(5, 60))
                 if end < cfg.steps and rng.random() < 0.8:
                     schedule.setdefault(end, []).append(("undo", kind))
         return schedule
@@ -208,9 +213,11 @@ class _Simulation:
             if down + 1 > (len(ids) - 1) // 2 or target not in cluster.live():
                 return
             if rng.random() < self.cfg.crash_mid_ready:
-                torn = rng.random() < 0.5
-                cluster.plan_crash(target, torn=torn)
-                self.note(f"crash node {target} at its next crash point (torn={torn})")
+                torn = rng.random() < 0.4
+                after_send = not torn and rng.random() < 0.5
+                cluster.plan_crash(target, torn=torn, after_send=after_send)
+                where = "after sending" if after_send else f"before fsync (torn={torn})"
+                self.note(f"crash node {target} in its next Ready, {where}")
             else:
                 cluster.crash(target)
                 self.note(f"crash node {target}")
@@ -241,7 +248,7 @@ class _Simulation:
         cluster = self.cluster
         self.quiet_at = cluster.step_no
         cluster.net.heal()
-        cluster.net.faults = NetFaults(max_delay=cluster.net.faults.max_delay)
+        cluster.net.faults = NetFaults(max_delay=min(2, cluster.net.faults.max_delay))
         cluster.slow.clear()
         cluster.crash_plans.clear()
         for node in cluster.ids:
@@ -282,12 +289,12 @@ class _Simulation:
         errors = [e for c in self.clients for e in c.errors]
         if errors:
             return "unexpected error results:\n  " + "\n  ".join(errors[:5])
+        revs = check_revisions(everything)  # cheap, and its reports are the simplest
+        if revs:
+            return "revision check failed:\n  " + "\n  ".join(revs[:5])
         lin = check_history(history)
         if not lin.ok:
             return lin.report
-        revs = check_revisions(history)
-        if revs:
-            return "revision check failed:\n  " + "\n  ".join(revs[:5])
         self.truth.check_gap_free()
         past = check_past_reads(everything, self.truth)
         if past:
