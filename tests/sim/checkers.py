@@ -59,7 +59,8 @@ class RaftChecker:
             seen = facts.get((e.index, e.term))
             if seen is None:
                 facts[(e.index, e.term)] = fact
-            elif seen[:2] != fact[:2] or (None not in (seen[2], prev_term) and seen[2] != prev_term):
+            elif seen[:2] != fact[:2] or (
+                    None not in (seen[2], prev_term) and seen[2] != prev_term):
                 self.fail(f"log matching: node {node} persisted entry (index {e.index}, term "
                           f"{e.term}) with payload/prev-term {fact!r}, another disk has {seen!r}")
 

@@ -5,15 +5,15 @@ every `Ready` in the contract order: persist (hard state, snapshot, entries) -> 
 "fsync" -> send -> `advance` (apply, complete requests). A crash drops the member and whatever
 was written but not yet synced (a crash at the crash point may keep a torn prefix of that
 unsynced tail, in the order a WAL writes it: snapshot, entries, hard state; another crash point
-is after the send, before anything is applied); a restart builds a
-new StoreMember from `Recovered(...)` of the synced disk. The member's own compaction snapshot
+is after the send, before anything is applied); a restart builds a new StoreMember from
+`Recovered(...)` of the synced disk. The member's own compaction snapshot
 (`pop_snapshot()` after an advance) is persisted and synced at once.
 
 One `step()` = advance the clock by `tick_seconds`, tick every live member once (unless a
 seeded "slow node" skips the tick), deliver due messages, let clients act, then drain each live
 member's Readies (with `interleave`, also right after some messages, so Readies interleave
-with deliveries as they do in a real driver). Member order is shuffled per step. An `observer` (the Raft
-checker) sees every disk write, every Ready and every step.
+with deliveries as they do in a real driver). Member order is shuffled per step. An
+`observer` (the Raft checker) sees every disk write, every Ready and every step.
 """
 
 from __future__ import annotations
@@ -220,7 +220,8 @@ class SimCluster:
             rng=derive_rng(self.seed, "member", node, self.incarnation[node]),
             election_tick=opts.election_tick, heartbeat_tick=opts.heartbeat_tick,
             snapshot_every=opts.snapshot_every, history_events=opts.history_events,
-            snapshot_keep_entries=opts.snapshot_keep_entries, recovered=self.disks[node].recovered(),
+            snapshot_keep_entries=opts.snapshot_keep_entries,
+            recovered=self.disks[node].recovered(),
         )
 
     # -- the step -------------------------------------------------------------------------------

@@ -85,7 +85,8 @@ class ScenarioConfig:
         f = self.faults
         return (f"replicas={self.replicas} steps={self.steps} clients={self.clients} "
                 f"ops/client={self.client.ops} keys={self.client.keys} "
-                f"election_tick={self.member.election_tick} heartbeat_tick={self.member.heartbeat_tick} "
+                f"election_tick={self.member.election_tick} "
+                f"heartbeat_tick={self.member.heartbeat_tick} "
                 f"drop={f.drop_rate} dup={f.dup_rate} reorder={f.reorder_rate} "
                 f"delay<={f.max_delay} snapshot_every={self.member.snapshot_every} "
                 f"history={self.member.history_events} keep={self.member.snapshot_keep_entries} "

@@ -6,6 +6,8 @@ fails with one line per failing seed: what broke and the command that reproduces
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from kubemu.cluster.clock import derive_rng
@@ -13,7 +15,8 @@ from kubemu.cluster.raft.messages import (
     Entry, EntryType, HardState, Message, MsgType, Ready, Snapshot, SoftState, StateType,
 )
 
-from tests.sim.cluster import SimCluster, SimDisk
+from tests.sim.checkers import EventTruth, RaftChecker, WatchRecord, check_watch
+from tests.sim.cluster import SimCluster, SimDisk, SimViolation
 from tests.sim.scenario import format_failure, run
 from tests.sim.simnet import NetFaults, SimNet
 
@@ -137,3 +140,76 @@ def test_cluster_elects_a_leader_and_replicates_a_write():
         cluster.step()
     assert results["w1"]["revision"] == 2
     assert {cluster.members[n].applied_revision for n in cluster.ids} == {2}
+
+
+# -- the checkers on hand-made observations -------------------------------------------------------
+
+
+def _disks_with(entries_by_node: dict[int, list[Entry]]) -> dict[int, SimDisk]:
+    disks = {}
+    for node, entries in entries_by_node.items():
+        disk = SimDisk()
+        disk.write_ready(Ready(SoftState(0, StateType.FOLLOWER), entries=entries))
+        disk.sync()
+        disks[node] = disk
+    return disks
+
+
+def _applies(checker: RaftChecker, node: int, entries: list[Entry], *, term: int = 1) -> None:
+    member = SimpleNamespace(raft=SimpleNamespace(term=term))
+    checker.on_ready(node, Ready(SoftState(0, StateType.FOLLOWER), committed_entries=entries),
+                     member)
+
+
+def test_raft_checker_rejects_one_index_and_term_with_two_payloads():
+    disks = _disks_with({1: [], 2: []})
+    checker = RaftChecker((1, 2, 3), disks=disks)
+    checker.on_disk_write(1, disks[1], [(Entry(1, 1, b"a"), 0)])
+    with pytest.raises(SimViolation, match="log matching"):
+        checker.on_disk_write(2, disks[2], [(Entry(1, 1, b"b"), 0)])
+
+
+def test_raft_checker_rejects_applying_an_entry_a_quorum_does_not_hold():
+    checker = RaftChecker((1, 2, 3), disks=_disks_with({1: [Entry(1, 1, b"a")], 2: [], 3: []}))
+    with pytest.raises(SimViolation, match="durability"):
+        _applies(checker, 1, [Entry(1, 1, b"a")])
+
+
+@pytest.mark.parametrize(("second", "message"), [
+    pytest.param([Entry(1, 1, b"b")], "state machine safety", id="different-entry-same-index"),
+    pytest.param([Entry(1, 2, b"b")], "not in order", id="skips-an-index"),
+])
+def test_raft_checker_rejects_diverging_or_gapped_application(second, message):
+    held = [Entry(1, 1, b"a"), Entry(1, 2, b"b")]
+    checker = RaftChecker((1, 2, 3), disks=_disks_with({1: held, 2: held, 3: []}))
+    _applies(checker, 1, [Entry(1, 1, b"a")])
+    with pytest.raises(SimViolation, match=message):
+        _applies(checker, 2, second)
+
+
+def _truth(*events: tuple) -> EventTruth:
+    truth = EventTruth()
+    for ev in events:
+        truth.events.setdefault(ev[4], []).append(ev)
+    return truth
+
+
+_A2 = ("PUT", "/k/a", b"1", 2, 2, 1)
+_B3 = ("PUT", "/k/b", b"2", 3, 3, 1)
+_A4 = ("DELETE", "/k/a", b"", 0, 4, 0)
+
+
+@pytest.mark.parametrize(("seen", "through", "problem"), [
+    pytest.param([_A2, _B3, _A4], 4, None, id="exact"),
+    pytest.param([_A2, _B3], 3, None, id="complete-so-far"),
+    pytest.param([_A2, _A4], 4, "missing", id="gap"),
+    pytest.param([_A2, _B3, _B3, _A4], 4, "saw 4 events", id="duplicate"),
+    pytest.param([_B3, _A2, _A4], 4, "after", id="out-of-order"),
+])
+def test_watch_checker_wants_exactly_the_true_events(seen, through, problem):
+    record = WatchRecord(1, "/k/", "/k0", 1, list(seen), through)
+    result = check_watch(record, _truth(_A2, _B3, _A4))
+    if problem is None:
+        assert result is None
+    else:
+        assert problem in result
