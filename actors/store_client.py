@@ -110,12 +110,8 @@ class StoreClient:
 
     async def put(self, key: str, value: bytes, *, lease: int = 0,
                   prev_kv: bool = False) -> dict:
-        command: dict = {"op": "put", "key": key, "value": value}
-        if lease:
-            command["lease"] = lease
-        if prev_kv:
-            command["prev_kv"] = True
-        return await self.request(command)
+        return await self.request(_command("put", key=key, value=value,
+                                           optional={"lease": lease, "prev_kv": prev_kv}))
 
     async def get(self, key: str) -> dict | None:
         """The key's kv dict (linearizable read) or None."""
@@ -124,12 +120,8 @@ class StoreClient:
 
     async def range(self, key: str, range_end: str = "", *, revision: int = 0,
                     limit: int = 0) -> dict:
-        command: dict = {"op": "range", "key": key, "range_end": range_end}
-        if revision:
-            command["revision"] = revision
-        if limit:
-            command["limit"] = limit
-        return await self.request(command)
+        return await self.request(_command("range", key=key, range_end=range_end,
+                                           optional={"revision": revision, "limit": limit}))
 
     async def delete(self, key: str, range_end: str = "") -> dict:
         return await self.request({"op": "delete_range", "key": key, "range_end": range_end})
@@ -403,3 +395,8 @@ def _fail(batch: list[tuple[str, dict, asyncio.Future]], exc: BaseException) -> 
 
 async def _await(ref: Any) -> Any:
     return await ref
+
+
+def _command(op: str, *, optional: dict, **args) -> dict:
+    """A store command with `args`, plus the `optional` ones that are set (not 0/False)."""
+    return {"op": op, **args, **{k: v for k, v in optional.items() if v}}

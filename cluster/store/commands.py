@@ -193,15 +193,15 @@ class StateMachine:
 
     def _apply_put(self, cmd: dict, index: int, now: float) -> dict[str, Any]:
         self._check_lease(cmd)
-        w = self.mvcc.txn()
-        result = self._put(w, cmd)
-        self._end(w)
-        result["revision"] = self.mvcc.revision
-        return result
+        return self._single_write(self._put, cmd)
 
     def _apply_delete_range(self, cmd: dict, index: int, now: float) -> dict[str, Any]:
+        return self._single_write(self._delete, cmd)
+
+    def _single_write(self, write, cmd: dict) -> dict[str, Any]:
+        """One put or delete as its own write transaction; the result names its revision."""
         w = self.mvcc.txn()
-        result = self._delete(w, cmd)
+        result = write(w, cmd)
         self._end(w)
         result["revision"] = self.mvcc.revision
         return result
