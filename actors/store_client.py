@@ -143,7 +143,7 @@ class StoreClient:
         return (await self.request({"op": "lease_keepalive", "id": lease_id}))["ttl"]
 
     async def watch(self, key: str, range_end: str = "", *, start_revision: int,
-                    poll_seconds: float = 5.0) -> AsyncIterator[dict]:
+                    progress: bool = False, poll_seconds: float = 5.0) -> AsyncIterator[dict]:
         """Event dicts {"type","kv","prev_kv"} for the range from `start_revision` (<= 0: from
         now) in revision order, gap-free across replica failures; CompactedError once no
         replica holds the history from the next revision any more (a replica restored from a
@@ -174,6 +174,8 @@ class StoreClient:
                 for event in events:
                     yield event
                 next_revision = max(next_revision, complete_through + 1)
+                if progress:
+                    yield {"type": "PROGRESS", "revision": complete_through}
                 await asyncio.sleep(0)  # a busy stream still lets others run
                 continue
             tried.add(replica)

@@ -1,0 +1,458 @@
+"""Handlers: the API verbs as store operations (create, get, update, patch, delete), no HTTP.
+
+Every write is one store txn guarded by a compare on the key's mod_revision (or on its absence
+for a create), so two writers from the same resourceVersion cannot both win: the loser gets 409
+Conflict, and nothing is written on any error because all checks run before the txn. Updates
+without a resourceVersion and patches retry on a lost race, as upstream's GuaranteedUpdate does.
+An update that changes nothing writes nothing (the resourceVersion stays). `dry_run` runs every
+check and returns the would-be object without writing. The object's verbs live here; lists and
+watches in `lists`/`watches`, subresources in `subresources`, namespace lifecycle in
+`namespaces`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from kubemu.cluster.api import defaults, validation
+from kubemu.cluster.api.errors import (
+    AlreadyExists, BadRequest, Conflict, Forbidden, Invalid, NotFound, UnsupportedMediaType,
+)
+from kubemu.cluster.api.fields import check_fields
+from kubemu.cluster.api.objects import (
+    SYSTEM_FIELDS, check_type, decode, deep_copy, encode, generate_name, meta, new_uid,
+    qos_class, rfc3339, spec_of, tracks_generation,
+)
+from kubemu.cluster.api.patch import json_patch, merge_patch, strategic_merge_patch
+from kubemu.cluster.api.registry import Registry, Resource
+from kubemu.cluster.api.schemas import patch_meta
+
+__all__ = ["Handlers", "Options", "PATCH_TYPES"]
+
+PATCH_TYPES = {
+    "application/json-patch+json": "json",
+    "application/merge-patch+json": "merge",
+    "application/strategic-merge-patch+json": "strategic",
+    "application/apply-patch+yaml": "apply",
+}
+_NAMESPACES = Resource(group="", version="v1", kind="Namespace", plural="namespaces",
+                       singular="namespace", namespaced=False)
+_MAX_RETRIES = 16
+
+
+@dataclass
+class Options:
+    """Per-request options of a write, and the warnings it produces."""
+
+    dry_run: bool = False
+    field_validation: str = "Warn"  # Strict | Warn | Ignore
+    field_manager: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+class Handlers:
+    """The verbs of every registered resource over one store.
+
+    `store` has the store client's async interface (request/range/txn/watch);
+    `wall_clock()` gives unix seconds for timestamps; `rng` makes uids and generated names.
+    """
+
+    def __init__(self, store: Any, registry: Registry, *, wall_clock: Callable[[], float],
+                 rng: random.Random | None = None) -> None:
+        self.store = store
+        self.registry = registry
+        self.wall_clock = wall_clock
+        self.rng = rng or random.Random()
+        self.on_crd_change: list[Callable[[dict, bool], None]] = []
+        """Called with (crd, deleted) after this server writes a CustomResourceDefinition."""
+        self.on_namespace_delete: list[Callable[[str], None]] = []
+
+    # ---- reads ----------------------------------------------------------------------------
+
+    async def get(self, res: Resource, namespace: str, name: str) -> dict:
+        kv = await self._read(res, namespace, name)
+        if kv is None:
+            raise NotFound.of(res.plural, res.group, name)
+        return decode(kv)
+
+    async def _read(self, res: Resource, namespace: str, name: str) -> dict | None:
+        kvs = (await self.store.request({"op": "range", "key": res.key(namespace, name)}))["kvs"]
+        return kvs[0] if kvs else None
+
+    # ---- create ---------------------------------------------------------------------------
+
+    async def create(self, res: Resource, namespace: str, body: Any,
+                     opts: Options | None = None) -> dict:
+        opts = opts or Options()
+        obj = check_type(res, body)
+        md = meta(obj)
+        self._check_namespace_field(res, md, namespace)
+        if md.get("resourceVersion"):
+            raise BadRequest("resourceVersion should not be set on objects to be created")
+        check_fields(res, obj, opts.field_validation, opts.warnings)
+        for name in SYSTEM_FIELDS:
+            md.pop(name, None)
+        md.pop("managedFields", None)
+        if not md.get("name") and md.get("generateName"):
+            md["name"] = generate_name(str(md["generateName"]), self.rng)
+        self._prepare_create(res, obj)
+        defaults.apply_defaults(res, obj)
+        errors = validation.validate_create(res, obj)
+        if errors:
+            raise Invalid.of(res.kind, res.group, str(md.get("name", "")), errors)
+        ns = md.get("namespace", "")
+        if res.namespaced:
+            await self._check_namespace_open(ns)
+        md["uid"] = new_uid(self.rng)
+        md["creationTimestamp"] = rfc3339(self.wall_clock())
+        if tracks_generation(res):
+            md["generation"] = 1
+        if res.kind == "Job" and res.group == "batch":
+            defaults.job_selector_defaults(obj, md["uid"])
+        if res.kind == "CustomResourceDefinition":
+            _establish(obj)
+        key = res.key(ns, md["name"])
+        if opts.dry_run:
+            if await self._read(res, ns, md["name"]) is not None:
+                raise AlreadyExists.of(res.plural, res.group, md["name"])
+            return obj
+        result = await self.store.request({
+            "op": "txn", "compares": [{"key": key, "target": "create", "result": "=",
+                                       "value": 0}],
+            "success": [{"op": "put", "key": key, "value": encode(obj)}], "failure": []})
+        if not result["succeeded"]:
+            raise AlreadyExists.of(res.plural, res.group, md["name"])
+        md["resourceVersion"] = str(result["revision"])
+        if res.kind == "CustomResourceDefinition":
+            self._crds_changed(obj, False)
+        return obj
+
+    def _prepare_create(self, res: Resource, obj: dict) -> None:
+        """Upstream's PrepareForCreate: most kinds start with an empty status."""
+        kind = res.kind if not res.group or res.group == "apiextensions.k8s.io" else ""
+        if kind == "Pod":
+            obj["status"] = {"phase": "Pending", "qosClass": qos_class(obj)}
+        elif kind == "Service":
+            obj["status"] = {"loadBalancer": {}}
+        elif kind in ("PersistentVolume", "PersistentVolumeClaim"):
+            obj["status"] = {"phase": "Pending"}
+        elif kind in ("Node", "Namespace"):
+            pass  # nodes register with their status; a namespace's phase is defaulted
+        elif res.status_separate:
+            obj.pop("status", None)
+
+    # ---- update / patch -------------------------------------------------------------------
+
+    async def update(self, res: Resource, namespace: str, name: str, body: Any,
+                     opts: Options | None = None, *, subresource: str = "") -> dict:
+        opts = opts or Options()
+        new = check_type(res, body)
+        md = meta(new)
+        self._check_namespace_field(res, md, namespace)
+        if md.get("name", name) != name:
+            raise BadRequest(f"the name of the object ({md.get('name')}) does not match the "
+                             f"name on the URL ({name})")
+        md["name"] = name
+        check_fields(res, new, opts.field_validation, opts.warnings)
+        precondition = str(md.get("resourceVersion") or "")
+        for _ in range(_MAX_RETRIES):
+            kv = await self._read(res, namespace, name)
+            if kv is None:
+                raise NotFound.of(res.plural, res.group, name)
+            if precondition and precondition != str(kv["mod_revision"]):
+                raise Conflict.modified(res.plural, res.group, name)
+            written = await self._write_update(res, kv, deep_copy(new), opts, subresource)
+            if written is not None:
+                return written
+            if precondition:
+                raise Conflict.modified(res.plural, res.group, name)
+        raise Conflict.modified(res.plural, res.group, name)
+
+    async def patch(self, res: Resource, namespace: str, name: str, patch_type: str,
+                    patch_body: bytes, opts: Options | None = None, *,
+                    subresource: str = "") -> dict:
+        opts = opts or Options()
+        patch = _parse_patch(patch_type, patch_body)
+        if patch_type == "strategic" and res.custom:
+            raise UnsupportedMediaType(
+                "the body of the request was in an unknown format - accepted media types "
+                "include: application/json-patch+json, application/merge-patch+json, "
+                "application/apply-patch+yaml")
+        for _ in range(_MAX_RETRIES):
+            kv = await self._read(res, namespace, name)
+            if kv is None:
+                if patch_type == "apply" and not subresource:
+                    body = dict(patch)
+                    meta(body).setdefault("name", name)
+                    return await self.create(res, namespace, body, opts)
+                raise NotFound.of(res.plural, res.group, name)
+            current = decode(kv)
+            patched = self._apply_patch(res, current, patch_type, patch)
+            if not isinstance(patched, dict):
+                raise BadRequest("the patch must leave an object")
+            pmd = meta(patched)
+            if pmd.get("name", name) != name:
+                raise BadRequest(f"the name of the object ({pmd.get('name')}) does not match "
+                                 f"the name on the URL ({name})")
+            wanted = str(pmd.get("resourceVersion") or "")
+            if wanted and wanted != str(kv["mod_revision"]):
+                raise Conflict.modified(res.plural, res.group, name)
+            check_fields(res, patched, opts.field_validation, opts.warnings)
+            check_type(res, patched)
+            written = await self._write_update(res, kv, patched, opts, subresource)
+            if written is not None:
+                return written
+            if wanted:
+                raise Conflict.modified(res.plural, res.group, name)
+        raise Conflict.modified(res.plural, res.group, name)
+
+    def _apply_patch(self, res: Resource, current: dict, patch_type: str, patch: Any) -> Any:
+        if patch_type == "json":
+            return json_patch(current, patch)
+        if patch_type in ("merge", "apply"):
+            if not isinstance(patch, dict):
+                raise BadRequest("a merge patch must be a JSON object")
+            return merge_patch(current, patch)
+        if not isinstance(patch, dict):
+            raise BadRequest("a strategic merge patch must be a JSON object")
+        return strategic_merge_patch(current, patch, patch_meta(res.api_version, res.kind))
+
+    async def _write_update(self, res: Resource, kv: dict, new: dict, opts: Options,
+                            subresource: str) -> dict | None:
+        """Write `new` over the stored `kv` if nobody wrote since; None when someone did."""
+        old = decode(kv)
+        new = self._merge_system_fields(res, old, new, subresource)
+        defaults.apply_defaults(res, new)
+        if subresource == "status":
+            errors = validation.validate_status_update(res, new, old)
+        else:
+            errors = validation.validate_update(res, new, old)
+        if errors:
+            raise Invalid.of(res.kind, res.group, meta(old).get("name", ""), errors)
+        md = meta(new)
+        if tracks_generation(res) and spec_of(res, new) != spec_of(res, old):
+            md["generation"] = int(meta(old).get("generation") or 0) + 1
+        if _same(new, old):
+            return old
+        if (md.get("deletionTimestamp") and not md.get("finalizers")
+                and not _graceful_pending(res, new)):
+            return await self._delete_now(res, kv, new, opts)
+        if opts.dry_run:
+            return new
+        key = kv["key"]
+        result = await self.store.request({
+            "op": "txn", "compares": [{"key": key, "target": "mod", "result": "=",
+                                       "value": kv["mod_revision"]}],
+            "success": [{"op": "put", "key": key, "value": encode(new)}], "failure": []})
+        if not result["succeeded"]:
+            return None
+        md["resourceVersion"] = str(result["revision"])
+        if res.kind == "CustomResourceDefinition":
+            self._crds_changed(new, False)
+        return new
+
+    def _merge_system_fields(self, res: Resource, old: dict, new: dict,
+                             subresource: str) -> dict:
+        omd, nmd = meta(old), meta(new)
+        for name in ("uid", "creationTimestamp", "deletionTimestamp",
+                     "deletionGracePeriodSeconds", "generation", "namespace"):
+            if name in omd:
+                nmd[name] = omd[name]
+            else:
+                nmd.pop(name, None)
+        nmd.pop("resourceVersion", None)
+        nmd.pop("selfLink", None)
+        if subresource == "status":
+            status = new.get("status")
+            new = {**{k: v for k, v in old.items() if k != "status"}, "metadata": nmd}
+            if status is not None:
+                new["status"] = status
+            nmd["ownerReferences"] = omd.get("ownerReferences")
+            if nmd["ownerReferences"] is None:
+                del nmd["ownerReferences"]
+        elif res.status_separate:
+            if "status" in old:
+                new["status"] = old["status"]
+            else:
+                new.pop("status", None)
+        return new
+
+    # ---- delete ---------------------------------------------------------------------------
+
+    async def delete(self, res: Resource, namespace: str, name: str,
+                     options: dict | None = None, opts: Options | None = None) -> dict:
+        opts = opts or Options()
+        options = options or {}
+        policy = options.get("propagationPolicy")
+        if policy not in (None, "Orphan", "Background", "Foreground"):
+            raise BadRequest(f'propagationPolicy: Unsupported value: "{policy}": supported '
+                             'values: "Foreground", "Background", "Orphan"')
+        grace = options.get("gracePeriodSeconds")
+        if grace is not None and (not isinstance(grace, int) or isinstance(grace, bool)):
+            raise BadRequest("gracePeriodSeconds must be an integer")
+        pre = options.get("preconditions") or {}
+        for _ in range(_MAX_RETRIES):
+            kv = await self._read(res, namespace, name)
+            if kv is None:
+                raise NotFound.of(res.plural, res.group, name)
+            obj = decode(kv)
+            md = meta(obj)
+            if pre.get("uid") and pre["uid"] != md.get("uid"):
+                raise Conflict.of(res.plural, res.group, name,
+                                  f"Precondition failed: UID in precondition: {pre['uid']}, "
+                                  f"UID in object meta: {md.get('uid')}")
+            if pre.get("resourceVersion") and pre["resourceVersion"] != md["resourceVersion"]:
+                raise Conflict.of(res.plural, res.group, name,
+                                  "Precondition failed: ResourceVersion in precondition: "
+                                  f"{pre['resourceVersion']}, ResourceVersion in object meta: "
+                                  f"{md['resourceVersion']}")
+            if res.kind == "Namespace" and not res.group:
+                result = await self._delete_namespace(kv, obj, opts)
+            else:
+                result = await self._delete_object(res, kv, obj, grace, opts)
+            if result is not None:
+                return result
+        raise Conflict.modified(res.plural, res.group, name)
+
+    async def _delete_object(self, res: Resource, kv: dict, obj: dict, grace: int | None,
+                             opts: Options) -> dict | None:
+        md = meta(obj)
+        now = self.wall_clock()
+        if res.kind == "Pod" and not res.group:
+            grace_default = (obj.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
+            period = grace_default if grace is None else grace
+            phase = (obj.get("status") or {}).get("phase")
+            bound = bool((obj.get("spec") or {}).get("nodeName"))
+            if period > 0 and bound and phase not in ("Succeeded", "Failed"):
+                current = md.get("deletionGracePeriodSeconds")
+                if current is not None and current <= period:
+                    return obj  # already terminating at least this fast
+                md["deletionTimestamp"] = rfc3339(now + period)
+                md["deletionGracePeriodSeconds"] = period
+                return await self._put_if_unchanged(kv, obj, opts)
+        if md.get("finalizers"):
+            if md.get("deletionTimestamp"):
+                return obj
+            md["deletionTimestamp"] = rfc3339(now)
+            md["deletionGracePeriodSeconds"] = 0
+            return await self._put_if_unchanged(kv, obj, opts)
+        return await self._delete_now(res, kv, obj, opts)
+
+    async def _delete_now(self, res: Resource, kv: dict, obj: dict,
+                          opts: Options) -> dict | None:
+        if opts.dry_run:
+            return obj
+        key = kv["key"]
+        result = await self.store.request({
+            "op": "txn", "compares": [{"key": key, "target": "mod", "result": "=",
+                                       "value": kv["mod_revision"]}],
+            "success": [{"op": "delete_range", "key": key}], "failure": []})
+        if not result["succeeded"]:
+            return None
+        if res.kind == "CustomResourceDefinition":
+            self._crds_changed(obj, True)
+        return obj
+
+    async def _put_if_unchanged(self, kv: dict, obj: dict, opts: Options) -> dict | None:
+        if opts.dry_run:
+            return obj
+        result = await self.store.request({
+            "op": "txn", "compares": [{"key": kv["key"], "target": "mod", "result": "=",
+                                       "value": kv["mod_revision"]}],
+            "success": [{"op": "put", "key": kv["key"], "value": encode(obj)}],
+            "failure": []})
+        if not result["succeeded"]:
+            return None
+        meta(obj)["resourceVersion"] = str(result["revision"])
+        return obj
+
+    async def _delete_namespace(self, kv: dict, obj: dict, opts: Options) -> dict | None:
+        md = meta(obj)
+        if md.get("deletionTimestamp"):
+            return obj
+        md["deletionTimestamp"] = rfc3339(self.wall_clock())
+        md["deletionGracePeriodSeconds"] = 0
+        obj.setdefault("status", {})["phase"] = "Terminating"
+        written = await self._put_if_unchanged(kv, obj, opts)
+        if written is not None and not opts.dry_run:
+            for callback in self.on_namespace_delete:
+                callback(md["name"])
+        return written
+
+    # ---- helpers --------------------------------------------------------------------------
+
+    def _check_namespace_field(self, res: Resource, md: dict, namespace: str) -> None:
+        if not res.namespaced:
+            md.pop("namespace", None)
+            return
+        given = md.get("namespace") or ""
+        if given and namespace and given != namespace:
+            raise BadRequest("the namespace of the provided object does not match the "
+                             "namespace sent on the request")
+        if not (given or namespace):
+            raise BadRequest("the server could not find the requested resource: a namespace "
+                             "is required")
+        md["namespace"] = given or namespace
+
+    async def _check_namespace_open(self, namespace: str) -> None:
+        kv = await self._read(_NAMESPACES, "", namespace)
+        if kv is None:
+            raise NotFound.of("namespaces", "", namespace)
+        ns = decode(kv)
+        if meta(ns).get("deletionTimestamp") or \
+                (ns.get("status") or {}).get("phase") == "Terminating":
+            raise Forbidden(f"unable to create new content in namespace {namespace} because "
+                            "it is being terminated",
+                            details={"name": namespace, "kind": "namespaces"})
+
+    def _crds_changed(self, crd: dict, deleted: bool) -> None:
+        for callback in self.on_crd_change:
+            callback(crd, deleted)
+
+
+def _parse_patch(patch_type: str, body: bytes) -> Any:
+    if patch_type not in ("json", "merge", "strategic", "apply"):
+        raise UnsupportedMediaType(f"unsupported patch type {patch_type!r}")
+    if patch_type == "apply":
+        from kubemu.cluster.api.bodies import parse_yaml_or_json
+        return parse_yaml_or_json(body)
+    try:
+        patch = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"error decoding patch: {exc}") from None
+    if patch_type == "json" and not isinstance(patch, list):
+        raise BadRequest("json patch must be a JSON array of operations")
+    return patch
+
+
+def _same(new: dict, old: dict) -> bool:
+    strip = lambda o: {**o, "metadata": {k: v for k, v in o["metadata"].items()  # noqa: E731
+                                          if k != "resourceVersion"}}
+    return strip(new) == strip(old)
+
+
+def _graceful_pending(res: Resource, obj: dict) -> bool:
+    """A bound pod being deleted gracefully stays until its kubelet deletes it."""
+    return (res.kind == "Pod" and not res.group
+            and bool(meta(obj).get("deletionGracePeriodSeconds")))
+
+
+def _establish(crd: dict) -> None:
+    """A CRD is accepted and established at once (no naming conflicts are checked yet)."""
+    spec = crd.get("spec") or {}
+    names = dict(spec.get("names") or {})
+    names.setdefault("singular", str(names.get("kind", "")).lower())
+    names.setdefault("listKind", f"{names.get('kind', '')}List")
+    storage = [v.get("name") for v in spec.get("versions") or [] if v.get("storage")]
+    crd["status"] = {
+        "acceptedNames": names, "storedVersions": storage,
+        "conditions": [
+            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
+             "message": "no conflicts found"},
+            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
+             "message": "the initial names have been accepted"}]}
