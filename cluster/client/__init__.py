@@ -1,0 +1,15 @@
+"""The API client side: one async client over a swappable transport, informers and listers.
+
+`ApiClient` talks Kubernetes REST through a `Transport` (in-process `RouterTransport` for
+tests, `kubemu.actors.http_transport.HttpTransport` over HTTP); an `Informer` keeps an indexed
+cache of one resource by list-then-watch and feeds handlers; a `Lister` reads that cache.
+"""
+
+from kubemu.cluster.client.client import PATCH_CONTENT_TYPES, ApiClient
+from kubemu.cluster.client.informer import Informer, Registration
+from kubemu.cluster.client.lister import (NAMESPACE_INDEX, Cache, Lister, namespace_index,
+                                          object_key)
+from kubemu.cluster.client.transport import RouterTransport, Transport
+
+__all__ = ["ApiClient", "PATCH_CONTENT_TYPES", "Informer", "Registration", "Cache", "Lister",
+           "NAMESPACE_INDEX", "namespace_index", "object_key", "RouterTransport", "Transport"]
