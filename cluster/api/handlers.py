@@ -21,14 +21,16 @@ import orjson
 
 from kubemu.cluster.api import defaults, validation
 from kubemu.cluster.api.errors import (
-    AlreadyExists, BadRequest, Conflict, Forbidden, Invalid, NotFound, UnsupportedMediaType,
+    AlreadyExists, BadRequest, Conflict, FieldError, Forbidden, Invalid, NotFound,
+    UnsupportedMediaType,
 )
 from kubemu.cluster.api.fields import check_fields
 from kubemu.cluster.api.objects import (
     SYSTEM_FIELDS, check_type, decode, deep_copy, encode, generate_name, meta, new_uid,
     qos_class, rfc3339, spec_of, tracks_generation,
 )
-from kubemu.cluster.api.patch import json_patch, merge_patch, strategic_merge_patch
+from kubemu.cluster.api.patch import json_patch, merge_patch
+from kubemu.cluster.api.smp import strategic_merge_patch
 from kubemu.cluster.api.registry import Registry, Resource
 from kubemu.cluster.api.schemas import patch_meta
 
@@ -100,6 +102,9 @@ class Handlers:
         md.pop("managedFields", None)
         if not md.get("name") and md.get("generateName"):
             md["name"] = generate_name(str(md["generateName"]), self.rng)
+        if not md.get("name"):
+            raise Invalid.of(res.kind, res.group, "", [FieldError(
+                "Required", "metadata.name", "name or generateName is required")])
         self._prepare_create(res, obj)
         defaults.apply_defaults(res, obj)
         errors = validation.validate_create(res, obj)

@@ -70,7 +70,7 @@ class ApiServer:
             except (asyncio.CancelledError, Exception):
                 pass
         self._tasks = []
-        self.hub.stop()
+        await self.hub.stop()
 
     async def bootstrap(self) -> None:
         namespaces = self.registry.lookup("", "v1", "namespaces")
@@ -152,10 +152,10 @@ class ApiServer:
                 log.warning("namespace sweep: %s", exc)
                 waiting = 1
             self._sweep_now.clear()
-            try:
-                await asyncio.wait_for(self._sweep_now.wait(),
-                                       _SWEEP_BUSY if waiting else _SWEEP_IDLE)
-            except asyncio.TimeoutError:
+            try:  # asyncio.timeout, unlike wait_for in 3.11, never swallows a cancel
+                async with asyncio.timeout(_SWEEP_BUSY if waiting else _SWEEP_IDLE):
+                    await self._sweep_now.wait()
+            except TimeoutError:
                 pass
 
     async def _ready(self) -> bool:

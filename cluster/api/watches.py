@@ -162,10 +162,11 @@ class WatchHub:
         finally:
             del self._starting[key]
 
-    def stop(self) -> None:
-        for feed in self._feeds.values():
-            if feed.task is not None:
-                feed.task.cancel()
+    async def stop(self) -> None:
+        tasks = [feed.task for feed in self._feeds.values() if feed.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def watch_events(hub: WatchHub, res: Resource, namespace: str, query: ListQuery, *,
@@ -196,8 +197,9 @@ async def watch_events(hub: WatchHub, res: Resource, namespace: str, query: List
             if remaining is not None and remaining <= 0:
                 return
             try:
-                item = await asyncio.wait_for(stream.__anext__(), remaining)
-            except (StopAsyncIteration, asyncio.TimeoutError):
+                async with asyncio.timeout(remaining):
+                    item = await stream.__anext__()
+            except (StopAsyncIteration, TimeoutError):
                 return
             kind, payload = item
             if kind == "progress":

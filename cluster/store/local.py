@@ -86,8 +86,9 @@ class LocalStore:
                 yield {"type": "PROGRESS", "revision": through}
             if not events:
                 try:
-                    await asyncio.wait_for(changed.wait(), poll_seconds)
-                except asyncio.TimeoutError:
+                    async with asyncio.timeout(poll_seconds):
+                        await changed.wait()
+                except TimeoutError:
                     pass
 
     async def close(self) -> None:
