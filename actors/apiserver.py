@@ -18,6 +18,7 @@ from typing import Any
 import ray
 from aiohttp import web
 
+from kubemu.actors.certs import ServingCerts, server_ssl_context
 from kubemu.actors.runtime import namespace
 from kubemu.actors.store_client import StoreClient
 from kubemu.cluster.api.errors import RequestEntityTooLarge
@@ -41,11 +42,13 @@ class _HttpFront:
         self.api = api
         self.runner: web.ServerRunner | None = None
 
-    async def start(self, host: str, port: int) -> None:
+    async def start(self, host: str, port: int, certs: ServingCerts | None) -> None:
         server = web.Server(self.serve)
         self.runner = web.ServerRunner(server, handle_signals=False)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, host, port, reuse_port=True, backlog=1024)
+        ssl_context = server_ssl_context(certs) if certs is not None else None
+        site = web.TCPSite(self.runner, host, port, reuse_port=True, backlog=1024,
+                           ssl_context=ssl_context)
         await site.start()
 
     async def stop(self) -> None:
@@ -87,8 +90,10 @@ async def _read_limited(http: web.BaseRequest) -> bytes:
     chunks, size = [], 0
     async for chunk in http.content.iter_chunked(65536):
         size += len(chunk)
-        if size <= MAX_BODY_BYTES + 1:
+        if size <= MAX_BODY_BYTES:
             chunks.append(chunk)
+    if size > MAX_BODY_BYTES:
+        return b"".join(chunks).ljust(MAX_BODY_BYTES + 1)
     return b"".join(chunks)
 
 
@@ -97,10 +102,11 @@ class ApiServerActor:
     """One API server replica of a cluster."""
 
     def __init__(self, *, cluster: str, store_replicas: int, host: str, port: int,
-                 token: str) -> None:
+                 token: str, certs: ServingCerts | None = None) -> None:
         self.cluster = cluster
         self.store_replicas = store_replicas
         self.host, self.port, self.token = host, port, token
+        self.certs = certs
         self.api: ApiServer | None = None
         self.front: _HttpFront | None = None
 
@@ -112,9 +118,10 @@ class ApiServerActor:
                             server_address=f"{self.host}:{self.port}")
             await api.start()
             front = _HttpFront(api)
-            await front.start(self.host, self.port)
+            await front.start(self.host, self.port, self.certs)
             self.api, self.front = api, front
-        return {"pid": os.getpid(), "url": f"http://{self.host}:{self.port}"}
+        scheme = "https" if self.certs is not None else "http"
+        return {"pid": os.getpid(), "url": f"{scheme}://{self.host}:{self.port}"}
 
     async def ping(self) -> bool:
         return self.api is not None
@@ -129,14 +136,16 @@ class ApiServerActor:
 
 async def start_apiservers(*, cluster: str, store_replicas: int, count: int = 1,
                            host: str = "127.0.0.1", port: int = 6443,
-                           token: str) -> list[Any]:
-    """Start `count` API-server actors of `cluster` on host:port and wait until they serve."""
+                           token: str, certs: ServingCerts | None = None) -> list[Any]:
+    """Start `count` API-server actors of `cluster` on host:port and wait until they serve
+    (HTTPS with `certs`; plain HTTP without, for tests of the HTTP layer only: kubectl sends
+    its token only over TLS)."""
     handles = []
     for i in range(1, count + 1):
         handle = ApiServerActor.options(name=apiserver_actor_name(i),
                                         namespace=namespace(cluster)).remote(
             cluster=cluster, store_replicas=store_replicas, host=host, port=port,
-            token=token)
+            token=token, certs=certs)
         handles.append(handle)
     await asyncio.gather(*(h.start.remote() for h in handles))
     return handles

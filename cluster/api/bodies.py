@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import yaml
 
-from kubemu.cluster.api.errors import BadRequest
+from kubemu.cluster.api.errors import BadRequest, UnsupportedMediaType
 
 __all__ = ["parse_body", "parse_yaml_or_json"]
 
@@ -25,6 +25,10 @@ def parse_body(body: bytes, content_type: str) -> Any:
     media = content_type.split(";")[0].strip().lower()
     if media in ("application/yaml", "application/x-yaml", "text/yaml"):
         return parse_yaml_or_json(body)
+    if media not in ("application/json", ""):
+        raise UnsupportedMediaType(
+            f'the body of the request was in an unknown format ("{media}") - accepted media '
+            "types include: application/json, application/yaml")
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
