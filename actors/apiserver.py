@@ -38,8 +38,9 @@ def apiserver_actor_name(index: int) -> str:
 class _HttpFront:
     """aiohttp <-> Request/Response."""
 
-    def __init__(self, api: ApiServer) -> None:
+    def __init__(self, api: ApiServer, *, server_id: str = "") -> None:
         self.api = api
+        self.server_id = server_id  # sent as X-Kubemu-Apiserver: which replica answered
         self.runner: web.ServerRunner | None = None
 
     async def start(self, host: str, port: int, certs: ServingCerts | None) -> None:
@@ -69,6 +70,8 @@ class _HttpFront:
         resp = await self.api.router.handle(req)
         headers = dict(resp.headers)
         headers["Content-Type"] = resp.content_type
+        if self.server_id:
+            headers["X-Kubemu-Apiserver"] = self.server_id
         if resp.stream is None:
             return web.Response(status=resp.status, body=resp.body, headers=headers)
         out = web.StreamResponse(status=resp.status, headers=headers)
@@ -102,8 +105,9 @@ class ApiServerActor:
     """One API server replica of a cluster."""
 
     def __init__(self, *, cluster: str, store_replicas: int, host: str, port: int,
-                 token: str, certs: ServingCerts | None = None) -> None:
+                 token: str, certs: ServingCerts | None = None, index: int = 1) -> None:
         self.cluster = cluster
+        self.index = index
         self.store_replicas = store_replicas
         self.host, self.port, self.token = host, port, token
         self.certs = certs
@@ -117,7 +121,7 @@ class ApiServerActor:
             api = ApiServer(store, token=self.token,
                             server_address=f"{self.host}:{self.port}")
             await api.start()
-            front = _HttpFront(api)
+            front = _HttpFront(api, server_id=apiserver_actor_name(self.index))
             await front.start(self.host, self.port, self.certs)
             self.api, self.front = api, front
         scheme = "https" if self.certs is not None else "http"
@@ -145,7 +149,7 @@ async def start_apiservers(*, cluster: str, store_replicas: int, count: int = 1,
         handle = ApiServerActor.options(name=apiserver_actor_name(i),
                                         namespace=namespace(cluster)).remote(
             cluster=cluster, store_replicas=store_replicas, host=host, port=port,
-            token=token, certs=certs)
+            token=token, certs=certs, index=i)
         handles.append(handle)
     await asyncio.gather(*(h.start.remote() for h in handles))
     return handles

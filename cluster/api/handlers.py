@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from kubemu.cluster.api import defaults, validation
+from kubemu.cluster.api.admission import admit_pod_priority, service_update_fixups
 from kubemu.cluster.api.errors import (
     AlreadyExists, BadRequest, Conflict, FieldError, Forbidden, Invalid, NotFound,
     UnsupportedMediaType,
@@ -107,6 +108,8 @@ class Handlers:
                 "Required", "metadata.name", "name or generateName is required")])
         self._prepare_create(res, obj)
         defaults.apply_defaults(res, obj)
+        if res.kind == "Pod" and not res.group:
+            await admit_pod_priority(self.store, obj)
         errors = validation.validate_create(res, obj)
         if errors:
             raise Invalid.of(res.kind, res.group, str(md.get("name", "")), errors)
@@ -232,6 +235,8 @@ class Handlers:
         """Write `new` over the stored `kv` if nobody wrote since; None when someone did."""
         old = decode(kv)
         new = self._merge_system_fields(res, old, new, subresource)
+        if res.kind == "Service" and not res.group and subresource != "status":
+            service_update_fixups(new, old)
         defaults.apply_defaults(res, new)
         if subresource == "status":
             errors = validation.validate_status_update(res, new, old)

@@ -112,3 +112,16 @@ def test_bad_http_requests_get_a_status(api_cluster, namespace, headers, body, c
     import json
     status = json.loads(err.value.read())
     assert (status["kind"], status["code"]) == ("Status", code)
+
+
+def test_two_api_servers_share_the_port_and_both_answer(api_cluster):
+    context = ssl.create_default_context(cafile=api_cluster.ca_file)
+    answered = set()
+    for _ in range(40):  # a new connection each time: the kernel spreads them (SO_REUSEPORT)
+        req = urllib.request.Request(f"{api_cluster.server}/api/v1/namespaces/default",
+                                     headers={"Authorization": f"Bearer {api_cluster.token}"})
+        with urllib.request.urlopen(req, timeout=30, context=context) as resp:
+            answered.add(resp.headers["X-Kubemu-Apiserver"])
+        if len(answered) == 2:
+            break
+    assert answered == {"apiserver-1", "apiserver-2"}

@@ -7,9 +7,9 @@ def deployment(name: str = "web", image: str = "nginx:1.25", replicas: int = 2,
                namespace: str = "default") -> dict:
     labels = {"app": name}
     return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "namespace": namespace, "labels": labels},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
-                     "template": {"metadata": {"labels": labels},
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": dict(labels)},
+                     "template": {"metadata": {"labels": dict(labels)},
                                   "spec": {"containers": [{"name": "app", "image": image,
                                                            "ports": [{"containerPort": 80}]}]}}}}
 

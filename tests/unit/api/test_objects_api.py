@@ -198,3 +198,27 @@ async def test_create_in_a_missing_namespace_is_404(api):
     status = await api.json("POST", "/api/v1/namespaces/nowhere/configmaps", configmap("x"),
                             expect=404)
     assert status["message"] == 'namespaces "nowhere" not found'
+
+
+async def test_a_service_put_without_its_cluster_ip_keeps_it(api):
+    svcs = "/api/v1/namespaces/default/services"
+    body = {"metadata": {"name": "keep"}, "spec": {"selector": {"app": "x"},
+                                                   "clusterIP": "10.96.0.50",
+                                                   "ports": [{"port": 80}]}}
+    await api.json("POST", svcs, body, expect=201)
+    body["spec"] = {"selector": {"app": "y"}, "ports": [{"port": 80}]}
+    out = await api.json("PUT", f"{svcs}/keep", body)
+    assert out["spec"]["clusterIP"] == "10.96.0.50" and out["spec"]["selector"] == {"app": "y"}
+
+
+async def test_a_pod_takes_its_priority_class_value(api):
+    await api.json("POST", "/apis/scheduling.k8s.io/v1/priorityclasses", {
+        "metadata": {"name": "high"}, "value": 1000}, expect=201)
+    pod = {"metadata": {"name": "vip"}, "spec": {"priorityClassName": "high",
+                                                  "containers": [{"name": "c", "image": "x"}]}}
+    out = await api.json("POST", PODS, pod, expect=201)
+    assert out["spec"]["priority"] == 1000
+    pod["metadata"]["name"] = "nobody"
+    pod["spec"]["priorityClassName"] = "missing"
+    refused = await api.json("POST", PODS, pod, expect=403)
+    assert "no PriorityClass with name missing was found" in refused["message"]

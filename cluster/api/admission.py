@@ -1,0 +1,76 @@
+"""Admission steps that need the store or the old object: what upstream does between decoding
+a request and validating it.
+
+- Priority (the Priority admission plugin): a pod naming a PriorityClass gets its value and
+  preemptionPolicy; a missing class is 403 Forbidden, as upstream.
+- Service updates keep allocated values (clusterIP(s), nodePorts, healthCheckNodePort) that
+  the new object omits -- a PUT of a manifest without them must not look like an attempt to
+  unset them -- and drop the type-dependent fields the old type needed when the type changes
+  to one that does not use them (upstream's patchAllocatedValues and
+  dropTypeDependentFields).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubemu.cluster.api.errors import Forbidden
+from kubemu.cluster.api.objects import decode
+from kubemu.cluster.api.registry import Resource
+
+__all__ = ["admit_pod_priority", "service_update_fixups"]
+
+_PRIORITY_CLASSES = Resource(group="scheduling.k8s.io", version="v1", kind="PriorityClass",
+                             plural="priorityclasses", singular="priorityclass",
+                             namespaced=False)
+_SYSTEM_CLASSES = {"system-node-critical": 2000001000, "system-cluster-critical": 2000000000}
+_EXTERNAL_TYPES = ("NodePort", "LoadBalancer")
+
+
+async def admit_pod_priority(store: Any, pod: dict) -> None:
+    """Fill spec.priority and spec.preemptionPolicy from the pod's PriorityClass."""
+    spec = pod.get("spec")
+    if not isinstance(spec, dict):
+        return
+    name = spec.get("priorityClassName")
+    if not name or name in _SYSTEM_CLASSES:
+        return
+    kvs = (await store.request({"op": "range", "key": _PRIORITY_CLASSES.key("", name)}))["kvs"]
+    if not kvs:
+        pod_name = (pod.get("metadata") or {}).get("name", "")
+        raise Forbidden(f'pods "{pod_name}" is forbidden: no PriorityClass with name {name} '
+                        "was found", details={"name": pod_name, "kind": "pods"})
+    pc = decode(kvs[0])
+    spec["priority"] = pc.get("value", 0)
+    spec.setdefault("preemptionPolicy", pc.get("preemptionPolicy", "PreemptLowerPriority"))
+
+
+def service_update_fixups(new: dict, old: dict) -> None:
+    """Keep allocated values a Service update omits; drop fields its new type cannot use."""
+    nspec, ospec = new.get("spec"), old.get("spec") or {}
+    if not isinstance(nspec, dict):
+        return
+    new_type = nspec.get("type", "ClusterIP")
+    if new_type != "ExternalName":
+        for field in ("clusterIP", "clusterIPs"):
+            if not nspec.get(field) and ospec.get(field):
+                nspec[field] = ospec[field]
+    external = new_type in _EXTERNAL_TYPES
+    old_ports = {(p.get("port"), p.get("protocol", "TCP")): p
+                 for p in ospec.get("ports") or [] if isinstance(p, dict)}
+    for port in nspec.get("ports") or []:
+        if not isinstance(port, dict):
+            continue
+        before = old_ports.get((port.get("port"), port.get("protocol", "TCP")), {})
+        if external and not port.get("nodePort") and before.get("nodePort"):
+            port["nodePort"] = before["nodePort"]
+        if not external and port.get("nodePort") == before.get("nodePort"):
+            port.pop("nodePort", None)
+    if not external and ospec.get("type", "ClusterIP") in _EXTERNAL_TYPES:
+        for field in ("externalTrafficPolicy", "healthCheckNodePort"):
+            if nspec.get(field) == ospec.get(field):
+                nspec.pop(field, None)
+    if new_type == "ExternalName" and ospec.get("type", "ClusterIP") != "ExternalName":
+        for field in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
+            if nspec.get(field) == ospec.get(field):
+                nspec.pop(field, None)
