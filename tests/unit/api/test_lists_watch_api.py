@@ -167,3 +167,23 @@ async def test_watch_timeout_ends_the_stream(api):
                                              "timeoutSeconds": "1"})
     got = [line async for line in resp.stream]
     assert all(b'"ERROR"' not in line for line in got)
+
+
+async def test_bookmarks_carry_the_revision_a_quiet_watch_has_seen(api, monkeypatch):
+    from kubemu.cluster.api import watches
+    monkeypatch.setattr(watches, "BOOKMARK_SECONDS", 0.0)
+    mark = str(api.store.revision)
+    resp = await api.call("GET", CMS, query={"watch": "true", "resourceVersion": mark,
+                                             "allowWatchBookmarks": "true"})
+    lines = resp.stream.__aiter__()
+    import asyncio
+
+    import orjson
+    first = asyncio.ensure_future(lines.__anext__())
+    secret = await api.json("POST", "/api/v1/namespaces/default/secrets",
+                            {"metadata": {"name": "s"}}, expect=201)
+    event = orjson.loads(await asyncio.wait_for(first, 10))
+    assert event["type"] == "BOOKMARK"
+    assert int(event["object"]["metadata"]["resourceVersion"]) >= \
+        int(secret["metadata"]["resourceVersion"])
+    await resp.stream.aclose()
