@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from kubemu.cluster.api import defaults, validation
+from kubemu.cluster.api import defaults, deletion, validation
 from kubemu.cluster.api.admission import admit_pod_priority, service_update_fixups
 from kubemu.cluster.api.errors import (
     AlreadyExists, BadRequest, Conflict, FieldError, Forbidden, Invalid, NotFound,
@@ -78,12 +78,12 @@ class Handlers:
     # ---- reads ----------------------------------------------------------------------------
 
     async def get(self, res: Resource, namespace: str, name: str) -> dict:
-        kv = await self._read(res, namespace, name)
+        kv = await self.read_kv(res, namespace, name)
         if kv is None:
             raise NotFound.of(res.plural, res.group, name)
         return decode(kv)
 
-    async def _read(self, res: Resource, namespace: str, name: str) -> dict | None:
+    async def read_kv(self, res: Resource, namespace: str, name: str) -> dict | None:
         kvs = (await self.store.request({"op": "range", "key": res.key(namespace, name)}))["kvs"]
         return kvs[0] if kvs else None
 
@@ -126,7 +126,7 @@ class Handlers:
             _establish(obj)
         key = res.key(ns, md["name"])
         if opts.dry_run:
-            if await self._read(res, ns, md["name"]) is not None:
+            if await self.read_kv(res, ns, md["name"]) is not None:
                 raise AlreadyExists.of(res.plural, res.group, md["name"])
             return obj
         result = await self.store.request({
@@ -169,7 +169,7 @@ class Handlers:
         check_fields(res, new, opts.field_validation, opts.warnings)
         precondition = str(md.get("resourceVersion") or "")
         for _ in range(_MAX_RETRIES):
-            kv = await self._read(res, namespace, name)
+            kv = await self.read_kv(res, namespace, name)
             if kv is None:
                 raise NotFound.of(res.plural, res.group, name)
             if precondition and precondition != str(kv["mod_revision"]):
@@ -192,7 +192,7 @@ class Handlers:
                 "include: application/json-patch+json, application/merge-patch+json, "
                 "application/apply-patch+yaml")
         for _ in range(_MAX_RETRIES):
-            kv = await self._read(res, namespace, name)
+            kv = await self.read_kv(res, namespace, name)
             if kv is None:
                 if patch_type == "apply" and not subresource:
                     body = dict(patch)
@@ -251,7 +251,7 @@ class Handlers:
             return old
         if (md.get("deletionTimestamp") and not md.get("finalizers")
                 and not _graceful_pending(res, new)):
-            return await self._delete_now(res, kv, new, opts)
+            return await self.delete_now(res, kv, new, opts)
         if opts.dry_run:
             return new
         key = kv["key"]
@@ -296,64 +296,11 @@ class Handlers:
 
     async def delete(self, res: Resource, namespace: str, name: str,
                      options: dict | None = None, opts: Options | None = None) -> dict:
-        opts = opts or Options()
-        options = options or {}
-        policy = options.get("propagationPolicy")
-        if policy not in (None, "Orphan", "Background", "Foreground"):
-            raise BadRequest(f'propagationPolicy: Unsupported value: "{policy}": supported '
-                             'values: "Foreground", "Background", "Orphan"')
-        grace = options.get("gracePeriodSeconds")
-        if grace is not None and (not isinstance(grace, int) or isinstance(grace, bool)):
-            raise BadRequest("gracePeriodSeconds must be an integer")
-        pre = options.get("preconditions") or {}
-        for _ in range(_MAX_RETRIES):
-            kv = await self._read(res, namespace, name)
-            if kv is None:
-                raise NotFound.of(res.plural, res.group, name)
-            obj = decode(kv)
-            md = meta(obj)
-            if pre.get("uid") and pre["uid"] != md.get("uid"):
-                raise Conflict.of(res.plural, res.group, name,
-                                  f"Precondition failed: UID in precondition: {pre['uid']}, "
-                                  f"UID in object meta: {md.get('uid')}")
-            if pre.get("resourceVersion") and pre["resourceVersion"] != md["resourceVersion"]:
-                raise Conflict.of(res.plural, res.group, name,
-                                  "Precondition failed: ResourceVersion in precondition: "
-                                  f"{pre['resourceVersion']}, ResourceVersion in object meta: "
-                                  f"{md['resourceVersion']}")
-            if res.kind == "Namespace" and not res.group:
-                result = await self._delete_namespace(kv, obj, opts)
-            else:
-                result = await self._delete_object(res, kv, obj, grace, opts)
-            if result is not None:
-                return result
-        raise Conflict.modified(res.plural, res.group, name)
+        """DELETE with DeleteOptions (see `deletion`)."""
+        return await deletion.delete(self, res, namespace, name, options or {},
+                                     opts or Options())
 
-    async def _delete_object(self, res: Resource, kv: dict, obj: dict, grace: int | None,
-                             opts: Options) -> dict | None:
-        md = meta(obj)
-        now = self.wall_clock()
-        if res.kind == "Pod" and not res.group:
-            grace_default = (obj.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
-            period = grace_default if grace is None else grace
-            phase = (obj.get("status") or {}).get("phase")
-            bound = bool((obj.get("spec") or {}).get("nodeName"))
-            if period > 0 and bound and phase not in ("Succeeded", "Failed"):
-                current = md.get("deletionGracePeriodSeconds")
-                if current is not None and current <= period:
-                    return obj  # already terminating at least this fast
-                md["deletionTimestamp"] = rfc3339(now + period)
-                md["deletionGracePeriodSeconds"] = period
-                return await self._put_if_unchanged(kv, obj, opts)
-        if md.get("finalizers"):
-            if md.get("deletionTimestamp"):
-                return obj
-            md["deletionTimestamp"] = rfc3339(now)
-            md["deletionGracePeriodSeconds"] = 0
-            return await self._put_if_unchanged(kv, obj, opts)
-        return await self._delete_now(res, kv, obj, opts)
-
-    async def _delete_now(self, res: Resource, kv: dict, obj: dict,
+    async def delete_now(self, res: Resource, kv: dict, obj: dict,
                           opts: Options) -> dict | None:
         if opts.dry_run:
             return obj
@@ -368,7 +315,7 @@ class Handlers:
             self._crds_changed(obj, True)
         return obj
 
-    async def _put_if_unchanged(self, kv: dict, obj: dict, opts: Options) -> dict | None:
+    async def put_if_unchanged(self, kv: dict, obj: dict, opts: Options) -> dict | None:
         if opts.dry_run:
             return obj
         result = await self.store.request({
@@ -380,19 +327,6 @@ class Handlers:
             return None
         meta(obj)["resourceVersion"] = str(result["revision"])
         return obj
-
-    async def _delete_namespace(self, kv: dict, obj: dict, opts: Options) -> dict | None:
-        md = meta(obj)
-        if md.get("deletionTimestamp"):
-            return obj
-        md["deletionTimestamp"] = rfc3339(self.wall_clock())
-        md["deletionGracePeriodSeconds"] = 0
-        obj.setdefault("status", {})["phase"] = "Terminating"
-        written = await self._put_if_unchanged(kv, obj, opts)
-        if written is not None and not opts.dry_run:
-            for callback in self.on_namespace_delete:
-                callback(md["name"])
-        return written
 
     # ---- helpers --------------------------------------------------------------------------
 
@@ -410,7 +344,7 @@ class Handlers:
         md["namespace"] = given or namespace
 
     async def _check_namespace_open(self, namespace: str) -> None:
-        kv = await self._read(_NAMESPACES, "", namespace)
+        kv = await self.read_kv(_NAMESPACES, "", namespace)
         if kv is None:
             raise NotFound.of("namespaces", "", namespace)
         ns = decode(kv)

@@ -94,7 +94,7 @@ async def bind(h: Handlers, res: Resource, namespace: str, name: str, body: Any,
         raise BadRequest(f"the name of the object ({bname}) does not match the name on the URL "
                          f"({name})")
     for _ in range(16):
-        kv = await h._read(res, namespace, name)
+        kv = await h.read_kv(res, namespace, name)
         if kv is None:
             raise NotFound.of("pods", "", name)
         pod = decode(kv)
@@ -111,7 +111,7 @@ async def bind(h: Handlers, res: Resource, namespace: str, name: str, body: Any,
         conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
                            "lastTransitionTime": rfc3339(h.wall_clock())})
         status["conditions"] = conditions
-        if opts.dry_run or await h._put_if_unchanged(kv, pod, opts) is not None:
+        if opts.dry_run or await h.put_if_unchanged(kv, pod, opts) is not None:
             return _success(201)
     raise Conflict.modified("pods", "", name)
 
