@@ -1,0 +1,194 @@
+"""Bootstrap: start and stop one local cluster (the store and its API servers) on Ray.
+
+`up` checks everything it can before starting anything (the API port is free, no live
+process already runs a cluster of that name), then starts Ray if this process is not
+connected, the store replicas (data under `<home>/<name>/store` unless `data_dir`), and the
+API servers over HTTPS (a fresh CA and serving certificate per start, from certs.py: kubectl
+sends its token only over TLS) with a fresh random bearer token. Only once `GET /readyz`
+answers 200 does it write the kubeconfig (token and CA inline) and `cluster.json` (pid of the
+process running the cluster, server URL, token, start time), so a client that finds the
+kubeconfig may use the API at once. A failure part way stops what was started and removes
+the files. `down` stops the API servers and the store, removes both files (a stale
+kubeconfig only confuses), and shuts Ray down if `up` started it.
+
+Invariants: `cluster.json` exists exactly while a process serves the cluster (a crash may leave
+it behind: its pid is then dead, which `running_cluster` checks); the store's data survives
+`down`, so the next `up` of the same name finds its objects again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import errno
+import json
+import os
+import secrets
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import ray
+
+from kubemu.actors.apiserver import start_apiservers, stop_apiservers
+from kubemu.actors.certs import client_ssl_context, make_serving_certs
+from kubemu.actors.kubeconfig import cluster_dir, cluster_record_path, kubeconfig_path, \
+    running_cluster, write_kubeconfig, write_private
+from kubemu.actors.runtime import init_local, namespace
+from kubemu.actors.store_replica import start_store, stop_store
+
+__all__ = ["ClusterInfo", "BootstrapError", "up", "down", "wait_ready", "port_in_use",
+           "server_url"]
+
+READY_TIMEOUT = 90.0
+_WILDCARD = ("0.0.0.0", "", "::")  # bind addresses that mean "every interface"
+
+
+class BootstrapError(RuntimeError):
+    """A reason not to start (or stop) a cluster, worded as the one line a user sees."""
+
+
+@dataclass
+class ClusterInfo:
+    name: str
+    server: str  # the URL clients use, e.g. http://127.0.0.1:6443
+    token: str
+    ca_pem: bytes  # the cluster's CA, which signed the API server's certificate
+    kubeconfig: Path
+    directory: Path  # <home>/<name>
+    pid: int  # the process serving the cluster (this one)
+    started: str  # RFC 3339, UTC
+    store_replicas: int = 3
+    owns_ray: bool = False  # up() started Ray, so down() shuts it down
+    apiserver_handles: list = field(default_factory=list, repr=False, compare=False)
+
+    def record(self) -> dict:
+        """What `cluster.json` holds."""
+        return {"name": self.name, "pid": self.pid, "server": self.server,
+                "token": self.token, "kubeconfig": str(self.kubeconfig),
+                "started": self.started, "storeReplicas": self.store_replicas}
+
+
+async def up(*, name: str = "kubemu", store_replicas: int = 3, apiservers: int = 1,
+             host: str = "127.0.0.1", api_port: int = 6443,
+             data_dir: str | os.PathLike | None = None, home: str | os.PathLike | None = None,
+             ray_address: str | None = None, ready_timeout: float = READY_TIMEOUT
+             ) -> ClusterInfo:
+    """Start cluster `name` and return once its API answers /readyz."""
+    if store_replicas < 1 or apiservers < 1:
+        raise BootstrapError("a cluster needs at least one store replica and one API server")
+    if (live := running_cluster(name, home=home)) is not None:
+        raise BootstrapError(f"cluster {name!r} is already running (pid {live['pid']}): "
+                             f"run `kubemu down --name {name}` first")
+    if port_in_use(host, api_port):
+        raise BootstrapError(f"port {api_port} is in use: pass --api-port")
+    directory = cluster_dir(name, home=home)
+    directory.mkdir(parents=True, exist_ok=True)
+    store_dir = Path(data_dir) if data_dir is not None else directory / "store"
+    store_dir.mkdir(parents=True, exist_ok=True)
+    certs = make_serving_certs(cluster=name, hosts=[] if host in _WILDCARD else [host])
+    owns_ray = not ray.is_initialized()
+    if owns_ray:
+        init_local(namespace=namespace(name),
+                   **({"address": ray_address} if ray_address else {}))
+    info = ClusterInfo(name=name, server=server_url(host, api_port),
+                       token=secrets.token_urlsafe(32), ca_pem=certs.ca_pem,
+                       kubeconfig=kubeconfig_path(name, home=home), directory=directory,
+                       pid=os.getpid(), started=_now(), store_replicas=store_replicas,
+                       owns_ray=owns_ray)
+    try:
+        await start_store(cluster=name, replicas=store_replicas, data_dir=str(store_dir))
+        info.apiserver_handles = await start_apiservers(
+            cluster=name, store_replicas=store_replicas, count=apiservers, host=host,
+            port=api_port, token=info.token, certs=certs)
+        await wait_ready(info.server, ca_pem=info.ca_pem, timeout=ready_timeout)
+        write_kubeconfig(info.kubeconfig, name, server=info.server, token=info.token,
+                         ca_pem=info.ca_pem)
+        write_private(cluster_record_path(name, home=home),
+                      json.dumps(info.record(), indent=2) + "\n")
+    except BaseException:
+        await down(info)
+        raise
+    return info
+
+
+async def down(info: ClusterInfo) -> None:
+    """Stop the API servers and the store of `info`, remove its files; keep the data."""
+    try:
+        await stop_apiservers(info.apiserver_handles)
+        stop_store(cluster=info.name, replicas=info.store_replicas)
+    finally:
+        info.apiserver_handles = []
+        _remove_files(info)
+        if info.owns_ray and ray.is_initialized():
+            ray.shutdown()
+
+
+async def wait_ready(server: str, *, ca_pem: bytes | None = None,
+                     timeout: float = READY_TIMEOUT) -> None:
+    """Poll `<server>/readyz` (verified against `ca_pem` over https) until it answers 200;
+    TimeoutError after `timeout` seconds."""
+    ssl_option = {"ssl": client_ssl_context(ca_pem)} if ca_pem else {}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last = "no answer"
+    async with aiohttp.ClientSession() as session:
+        while loop.time() < deadline:
+            try:
+                async with session.get(f"{server}/readyz", **ssl_option,
+                                       timeout=aiohttp.ClientTimeout(total=5)) as resp:
+                    if resp.status == 200:
+                        return
+                    last = f"{resp.status} {(await resp.text()).strip()}"
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            await asyncio.sleep(0.2)
+    raise TimeoutError(f"the API server at {server} was not ready within {timeout:.0f}s "
+                       f"(last answer: {last})")
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Whether binding host:port fails because something listens there already."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # ignore TIME_WAIT
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return True
+            raise BootstrapError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    return False
+
+
+def server_url(host: str, port: int) -> str:
+    """The https URL a client on this machine uses for an API server bound to host:port."""
+    if host in _WILDCARD:
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"https://{host}:{port}"
+
+
+def _remove_files(info: ClusterInfo) -> None:
+    record = cluster_record_path(info.name, home=info.directory.parent)
+    for path in (record, info.kubeconfig):
+        if path == record and _record_pid(path) not in (None, info.pid):
+            continue  # another process's cluster.json: not ours to remove
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _record_pid(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text()).get("pid")
+    except (FileNotFoundError, json.JSONDecodeError, AttributeError):
+        return None
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
