@@ -63,7 +63,7 @@ def main(ctx: click.Context, debug: bool) -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Where replicas keep their WAL and snapshots (default: a temp dir).")
 def demo(replicas: int, writes: int, data_dir: str | None) -> None:
-    """Start a replicated store on local Ray, write, watch, kill the leader, verify."""
+    """Start a local cluster, create objects through the API, kill the store leader, verify."""
     from kubemu.actors.demo import run_store_demo
 
     with tempfile.TemporaryDirectory(prefix="kubemu-demo-") as tmp:

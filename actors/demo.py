@@ -1,91 +1,158 @@
-"""The short demo behind `kubemu demo`: a replicated store surviving the loss of its leader.
+"""The short demo behind `kubemu demo`: a local cluster whose store loses its leader, and nothing
+a client was told is lost.
 
-It starts Ray locally, starts the Raft-replicated store, writes keys while a watch follows
-them, kills the leader actor (Ray restarts it from its WAL), keeps writing, and checks that
-every acknowledged write is present and the watch saw every change exactly once, in order.
+It starts a cluster on local Ray (a Raft-replicated store and an API server over HTTPS, as
+`kubemu up` does, on a free port and in a private directory), creates a Namespace, a
+Deployment, a Service and ConfigMaps through the Kubernetes API while a watch follows them,
+kills the store's leader actor (Ray restarts it from its WAL), keeps creating, and checks
+that every acknowledged object reads back and that the watch saw each creation exactly once,
+in order. With kubectl on the PATH it also shows `kubectl get` against the cluster.
 """
 
 from __future__ import annotations
 
 import asyncio
+import shutil
+import socket
+import subprocess
 import time
+from pathlib import Path
 
 import ray
 from rich.console import Console
 from rich.table import Table
 
+from kubemu.actors.bootstrap import ClusterInfo, down, up
+from kubemu.actors.http_transport import HttpTransport
+from kubemu.actors.runtime import namespace, store_actor_name
 from kubemu.actors.store_client import StoreClient
-from kubemu.actors.store_replica import start_store
+from kubemu.cluster.client import ApiClient
 
 _CLUSTER = "demo"
+_NS = "demo"
 
 
 async def run_store_demo(console: Console, *, replicas: int, writes: int, data_dir: str) -> bool:
-    ray.init(namespace=f"kubemu-{_CLUSTER}", include_dashboard=False,
+    """Run the demo in a fresh local Ray instance (data and kubeconfig under `data_dir`)."""
+    ray.init(namespace=namespace(_CLUSTER), include_dashboard=False,
              log_to_driver=False, configure_logging=False)
     try:
-        return await _demo(console, replicas=replicas, writes=writes, data_dir=data_dir)
+        console.print(f"starting a cluster: {replicas}-replica store and an API server "
+                      f"on local Ray (data in {data_dir})")
+        info = await up(name=_CLUSTER, store_replicas=replicas, api_port=_free_port(),
+                        home=data_dir, data_dir=Path(data_dir) / "store")
+        try:
+            return await _demo(console, info, writes=writes)
+        finally:
+            await down(info)
     finally:
         ray.shutdown()
 
 
-async def _demo(console: Console, *, replicas: int, writes: int, data_dir: str) -> bool:
-    console.print(f"starting a {replicas}-replica store on local Ray (data in {data_dir})")
-    handles = await start_store(cluster=_CLUSTER, replicas=replicas, data_dir=data_dir)
-    client = await StoreClient.connect(cluster=_CLUSTER, replicas=replicas)
+async def _demo(console: Console, info: ClusterInfo, *, writes: int) -> bool:
+    ca_file = info.directory / "ca.crt"
+    ca_file.write_bytes(info.ca_pem)
+    client = ApiClient(HttpTransport(info.server, token=info.token, ca=str(ca_file)))
+    store = await StoreClient.connect(cluster=_CLUSTER, replicas=info.store_replicas)
     try:
-        leader = await client.leader()
-        console.print(f"leader elected: store-{leader}")
-        start = (await client.range("/", "\0", limit=1))["revision"] + 1
+        console.print(f"API server: {info.server} (kubeconfig: {info.kubeconfig})")
+        await client.create({"apiVersion": "v1", "kind": "Namespace",
+                             "metadata": {"name": _NS}})
+        await client.create(_deployment(), namespace=_NS)
+        await client.create(_service(), namespace=_NS)
+        listed = await client.list("v1", "ConfigMap", namespace=_NS)
         seen: list[dict] = []
-        watcher = asyncio.create_task(_follow(client, start, seen))
-
-        acked: dict[str, bytes] = {}
-        await _write(client, acked, 0, writes)
-        console.print(f"wrote {writes} keys; killing the leader store-{leader}")
+        watcher = asyncio.create_task(_follow(client, listed["metadata"]["resourceVersion"],
+                                              seen))
+        acked: dict[str, str] = {}
+        await _create(client, acked, 0, writes)
+        leader = await store.leader()
+        console.print(f"created {writes} ConfigMaps; killing the store leader store-{leader}")
         killed_at = time.monotonic()
-        ray.kill(handles[leader - 1], no_restart=False)
-        await _write(client, acked, writes, writes + 1)
+        ray.kill(ray.get_actor(store_actor_name(leader), namespace=namespace(_CLUSTER)),
+                 no_restart=False)
+        await _create(client, acked, writes, writes + 1)
         failover = time.monotonic() - killed_at
-        await _write(client, acked, writes + 1, 2 * writes)
-        new_leader = await client.leader()
+        await _create(client, acked, writes + 1, 2 * writes)
+        new_leader = await store.leader()
 
-        missing = [k for k, v in acked.items() if (kv := await client.get(k)) is None
-                   or kv["value"] != v]
+        current = {c["metadata"]["name"]: c["data"]["value"]
+                   async for c in client.list_all("v1", "ConfigMap", namespace=_NS)}
+        missing = [name for name, value in acked.items() if current.get(name) != value]
         await _wait_for(lambda: len(seen) >= len(acked), seconds=30)
         watcher.cancel()
-        revisions = [e["kv"]["mod_revision"] for e in seen]
-        in_order = revisions == sorted(set(revisions)) and len(seen) == len(acked)
+        revisions = [int(e["object"]["metadata"]["resourceVersion"]) for e in seen]
+        names = [e["object"]["metadata"]["name"] for e in seen]
+        in_order = (revisions == sorted(set(revisions)) and len(seen) == len(acked)
+                    and set(names) == set(acked))
 
-        table = Table(title="kubemu store demo")
+        table = Table(title="kubemu demo")
         table.add_column("check")
         table.add_column("result")
         table.add_row("acknowledged writes", str(len(acked)))
         table.add_row("missing or wrong after failover", str(len(missing)))
         table.add_row("new leader", f"store-{new_leader}")
         table.add_row("leader kill -> next committed write", f"{failover * 1000:.0f} ms")
-        table.add_row("watch events (in order, no gaps)", f"{len(seen)} ({'yes' if in_order else 'NO'})")
+        table.add_row("watch events (in order, no gaps)",
+                      f"{len(seen)} ({'yes' if in_order else 'NO'})")
         console.print(table)
+        _show_kubectl(console, info)
         ok = not missing and in_order
         console.print("[green]ok[/green]" if ok else "[red]FAILED[/red]")
         return ok
     finally:
+        await store.close()
         await client.close()
 
 
-async def _write(client: StoreClient, acked: dict[str, bytes], lo: int, hi: int) -> None:
+async def _create(client: ApiClient, acked: dict[str, str], lo: int, hi: int) -> None:
     async def one(i: int) -> None:
-        key, value = f"/demo/key-{i:05d}", f"value {i}".encode()
-        await client.put(key, value)
-        acked[key] = value
+        name, value = f"setting-{i:05d}", f"value {i}"
+        await client.create({"apiVersion": "v1", "kind": "ConfigMap",
+                             "metadata": {"name": name}, "data": {"value": value}},
+                            namespace=_NS)
+        acked[name] = value
 
-    for base in range(lo, hi, 32):
-        await asyncio.gather(*(one(i) for i in range(base, min(base + 32, hi))))
+    for base in range(lo, hi, 16):
+        await asyncio.gather(*(one(i) for i in range(base, min(base + 16, hi))))
 
 
-async def _follow(client: StoreClient, start: int, seen: list[dict]) -> None:
-    async for event in client.watch("/demo/", "/demo0", start_revision=start):
-        seen.append(event)
+async def _follow(client: ApiClient, resource_version: str, seen: list[dict]) -> None:
+    async for event in client.watch("v1", "ConfigMap", namespace=_NS,
+                                    resource_version=resource_version):
+        if event["type"] == "ADDED":
+            seen.append(event)
+
+
+def _show_kubectl(console: Console, info: ClusterInfo) -> None:
+    if shutil.which("kubectl") is None:
+        return
+    done = subprocess.run(["kubectl", "--kubeconfig", str(info.kubeconfig), "get",
+                           "deploy,svc", "-n", _NS], capture_output=True, text=True,
+                          timeout=60)
+    console.print(f"$ kubectl get deploy,svc -n {_NS}")
+    console.print(done.stdout.rstrip() or done.stderr.rstrip(), markup=False)
+
+
+def _deployment() -> dict:
+    labels = {"app": "web"}
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "labels": labels},
+            "spec": {"replicas": 3, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"containers": [{"name": "web", "image": "nginx:1.27",
+                                                           "ports": [{"containerPort": 80}]}]}}}}
+
+
+def _service() -> dict:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 async def _wait_for(predicate, *, seconds: float) -> None:
