@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
+import pytest_asyncio
 
 from kubemu.cluster.api.request import Request, Response
 from kubemu.cluster.api.server import ApiServer
@@ -58,7 +59,7 @@ class Api:
         return out
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="function")  # the test's own loop runs the server's tasks
 async def api() -> AsyncIterator[Api]:
     store = LocalStore()
     box = Api.__new__(Api)

@@ -1,7 +1,9 @@
 """ApiClient: REST paths and queries per verb, error mapping, discovery of unknown kinds, watch.
 
 A `Recorder` transport answers every request with a canned Response and keeps the requests,
-so each case states the exact HTTP exchange the client produces.
+so each case states the exact HTTP exchange the client produces. Discovery and the round trip
+run against the real in-process API server (conftest `api`, `client`); a custom kind is
+served by creating a real CustomResourceDefinition through the API.
 """
 
 from __future__ import annotations
@@ -11,11 +13,20 @@ import pytest
 
 from kubemu.cluster.api import errors
 from kubemu.cluster.api.request import Request, Response
-from kubemu.cluster.client import ApiClient, RouterTransport
+from kubemu.cluster.client import ApiClient
 
-from .fake_api import FakeApi
+from .faults import Faults
 
 POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "prod"}}
+WIDGETS_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "widgets.example.com"},
+    "spec": {"group": "example.com", "scope": "Namespaced",
+             "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+             "versions": [{"name": "v1", "served": True, "storage": True,
+                           "schema": {"openAPIV3Schema": {"type": "object",
+                                                          "x-kubernetes-preserve-unknown-fields":
+                                                          True}}}]}}
 DEPLOY = {"apiVersion": "apps/v1", "kind": "Deployment",
           "metadata": {"name": "web", "namespace": "prod", "resourceVersion": "7"}}
 
@@ -195,15 +206,20 @@ async def test_invalid_error_keeps_its_causes():
     assert caught.value.details["causes"][0]["field"] == "spec.containers"
 
 
-async def test_unknown_kind_is_found_through_discovery_once():
-    api = FakeApi()
-    client = ApiClient(RouterTransport(api))
+async def namespace(client: ApiClient, name: str) -> None:
+    await client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+
+
+async def test_unknown_kind_is_found_through_discovery_once(api: Faults, client: ApiClient):
+    await client.create(WIDGETS_CRD)
+    await namespace(client, "prod")
+    before = len(api.requests)
     widget = {"apiVersion": "example.com/v1", "kind": "Widget",
               "metadata": {"name": "w1", "namespace": "prod"}}
     await client.create(widget)
     got = await client.get("example.com/v1", "Widget", "w1", namespace="prod")
     assert got["metadata"]["name"] == "w1"
-    assert [r.path for r in api.requests] == [
+    assert [r.path for r in api.requests[before:]] == [
         "/apis/example.com/v1", "/apis/example.com/v1/namespaces/prod/widgets",
         "/apis/example.com/v1/namespaces/prod/widgets/w1"]
 
@@ -212,10 +228,18 @@ async def test_unknown_kind_is_found_through_discovery_once():
     pytest.param("example.com/v1", "Gadget", id="kind-missing-from-group-version"),
     pytest.param("nowhere.io/v1", "Thing", id="group-version-not-served"),
 ])
-async def test_kind_nobody_serves_raises_no_matches(api_version, kind):
-    client = ApiClient(RouterTransport(FakeApi()))
+async def test_kind_nobody_serves_raises_no_matches(client: ApiClient, api_version, kind):
+    await client.create(WIDGETS_CRD)
     with pytest.raises(errors.NotFound, match=f'no matches for kind "{kind}"'):
         await client.get(api_version, kind, "x")
+
+
+async def test_discovery_misses_are_not_cached_so_a_later_crd_resolves(client: ApiClient):
+    with pytest.raises(errors.NotFound, match='no matches for kind "Widget"'):
+        await client.get("example.com/v1", "Widget", "w1")
+    await client.create(WIDGETS_CRD)
+    with pytest.raises(errors.NotFound, match='widgets.example.com "w1" not found'):
+        await client.get("example.com/v1", "Widget", "w1")  # the server's 404 now
 
 
 async def test_list_all_follows_continue_tokens():
@@ -274,10 +298,11 @@ async def test_watch_refused_raises_before_any_event():
     assert transport.requests[0].path == "/api/v1/namespaces/prod/pods"
 
 
-async def test_round_trip_through_an_in_process_api():
-    client = ApiClient(RouterTransport(FakeApi()))
+async def test_round_trip_through_the_in_process_api_server(client: ApiClient):
+    await namespace(client, "prod")
     created = await client.create({**POD, "metadata": {"generateName": "web-",
-                                                      "namespace": "prod"}})
+                                                      "namespace": "prod"},
+                                   "spec": {"containers": [{"name": "c", "image": "nginx"}]}})
     name = created["metadata"]["name"]
     assert name.startswith("web-")
     patched = await client.patch("v1", "Pod", name, {"metadata": {"labels": {"a": "b"}}},

@@ -1,8 +1,10 @@
 """Informer: list then watch, handlers in event order, recovery (resume, relist on 410, backoff).
 
-Runs the real ApiClient over `RouterTransport(FakeApi())`. Time never passes for real: the
-informer gets a ManualClock and a recording `sleep`, and tests wait for conditions by yielding
-to the event loop a bounded number of turns (`settle`).
+Runs the real ApiClient and the real in-process API server (conftest `api`, `client`); the
+`Faults` layer between them ends streams, opens network gaps and fails requests on demand, and
+410s come from compacting the real store. Time never passes for the informer: it gets a
+ManualClock and a recording `sleep`, and tests wait for conditions by yielding to the event
+loop a bounded number of turns (`settle`).
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from contextlib import asynccontextmanager
 
 import pytest
 
+from kubemu.cluster.api import watches
+from kubemu.cluster.client import ApiClient, Informer, object_key
 from kubemu.cluster.clock import ManualClock
-from kubemu.cluster.client import ApiClient, Informer, RouterTransport, object_key
 
-from .fake_api import FakeApi
+from .faults import Faults, is_watch
 
 
 class Recorder:
@@ -59,22 +62,24 @@ def pod(name: str, ns: str = "default", **labels: str) -> dict:
             "spec": {"containers": [{"name": "c", "image": "nginx"}]}}
 
 
+def namespace(name: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+
+def revision(api: Faults) -> str:
+    return str(api.store.revision)
+
+
+def watch_requests(api: Faults) -> list:
+    return [r for r in api.requests if is_watch(r)]
+
+
 async def settle(pred, *, turns: int = 5000) -> None:
     for _ in range(turns):
         if pred():
             return
         await asyncio.sleep(0)
     raise AssertionError("condition never held")
-
-
-@pytest.fixture
-def api() -> FakeApi:
-    return FakeApi()
-
-
-@pytest.fixture
-def client(api: FakeApi) -> ApiClient:
-    return ApiClient(RouterTransport(api))
 
 
 @pytest.fixture
@@ -117,7 +122,7 @@ async def test_lists_then_watches_and_calls_handlers_in_event_order(api, client,
                                    ("delete", "default/b")]
         assert informer.lister.keys() == ["default/a", "default/c"]
         assert informer.lister.get("a", "default")["metadata"]["labels"] == {"x": "y"}
-        assert informer.last_resource_version == str(api.rv)
+        assert informer.last_resource_version == revision(api)
 
 
 async def test_listed_items_carry_their_kind_like_watched_ones(client, make):
@@ -138,6 +143,17 @@ async def test_lists_in_pages_following_continue_tokens(api, client, make):
         assert len(informer.lister) == 5
 
 
+async def test_expired_continue_token_falls_back_to_one_unpaged_list(api, client, make):
+    for i in range(5):
+        await client.create(pod(f"p{i}"))
+    api.fail_next(1, 410, match=lambda r: "continue" in r.query)
+    async with running(make(page_size=2)) as informer:
+        lists = [r.query for r in api.requests if r.method == "GET" and not is_watch(r)]
+        assert [(q.get("limit"), "continue" in q) for q in lists] == [
+            ("2", False), ("2", True), (None, False)]
+        assert informer.lister.keys() == [f"default/p{i}" for i in range(5)]
+
+
 async def test_relist_after_expired_tells_handlers_what_the_gap_hid(api, client, make):
     for name in ("a", "b", "c"):
         await client.create(pod(name))
@@ -148,7 +164,7 @@ async def test_relist_after_expired_tells_handlers_what_the_gap_hid(api, client,
         await client.delete("v1", "Pod", "b")
         await client.patch("v1", "Pod", "c", {"metadata": {"labels": {"v": "2"}}})
         await client.create(pod("d"))
-        api.compact()  # ... and the history that would replay them is gone
+        await api.compact()  # ... and the history that would replay them is gone
         api.hold(False)
         api.end_watches()
         await settle(lambda: len(rec.events) == 6)
@@ -172,7 +188,7 @@ async def test_stream_end_resumes_from_last_resource_version(api, client, make, 
         await settle(lambda: api.count(watch=True) == 2)
         await client.create(pod("z"))
         await settle(lambda: len(rec.events) == 3)
-        watches = [r for r in api.requests if r.query.get("watch") == "true"]
+        watches = watch_requests(api)
         assert watches[1].query["resourceVersion"] == seen_rv
         assert rec.verbs() == [("add", "default/x"), ("add", "default/y"),
                                ("add", "default/z")]
@@ -180,21 +196,44 @@ async def test_stream_end_resumes_from_last_resource_version(api, client, make, 
         assert sleeps.delays == []  # the ended watch had delivered events: no backoff
 
 
-async def test_bookmark_moves_resource_version_without_calling_handlers(api, client, make):
+async def test_resuming_after_a_gap_replays_what_the_gap_hid_without_relisting(api, client,
+                                                                             make):
     informer, rec = make(), Recorder()
     informer.add_handler(rec.on_add, rec.on_update, rec.on_delete)
     async with running(informer):
+        await client.create(pod("a"))
+        await settle(lambda: len(rec.events) == 1)
+        seen_rv = informer.last_resource_version
+        api.hold()
+        await client.create(pod("b"))
+        for _ in range(200):  # the stream is open, but nothing crosses the gap
+            await asyncio.sleep(0)
+        assert rec.verbs() == [("add", "default/a")]
+        api.hold(False)
+        api.end_watches()
+        await settle(lambda: len(rec.events) == 2)
+        assert rec.verbs() == [("add", "default/a"), ("add", "default/b")]
+        assert watch_requests(api)[1].query["resourceVersion"] == seen_rv
+        assert api.count(watch=False) == 1
+
+
+async def test_bookmark_moves_resource_version_without_calling_handlers(api, client, make,
+                                                                        monkeypatch):
+    monkeypatch.setattr(watches, "BOOKMARK_SECONDS", 0)  # a bookmark at every store progress
+    informer, rec = make(), Recorder()
+    informer.add_handler(rec.on_add, rec.on_update, rec.on_delete)
+    async with running(informer):
+        listed_rv = informer.last_resource_version
         await client.create({"apiVersion": "v1", "kind": "ConfigMap",
                              "metadata": {"name": "other", "namespace": "default"}})
-        assert informer.last_resource_version != str(api.rv)
-        api.bookmark()
-        await settle(lambda: informer.last_resource_version == str(api.rv))
+        assert revision(api) != listed_rv
+        await settle(lambda: informer.last_resource_version == revision(api))
         assert rec.events == []
         api.end_watches()
         await settle(lambda: api.count(watch=True) == 2)
-        watches = [r for r in api.requests if r.query.get("watch") == "true"]
-        assert watches[0].query["allowWatchBookmarks"] == "true"
-        assert watches[1].query["resourceVersion"] == str(api.rv)
+        watches_sent = watch_requests(api)
+        assert watches_sent[0].query["allowWatchBookmarks"] == "true"
+        assert watches_sent[1].query["resourceVersion"] == revision(api)
 
 
 @pytest.mark.parametrize("failures, watch, delays", [
@@ -217,9 +256,10 @@ async def test_failures_back_off_exponentially_then_recover(api, client, make, s
 async def test_watches_that_close_at_once_back_off_until_one_delivers(api, client, make,
                                                                       sleeps):
     async with running(make()) as informer:
+        await settle(lambda: len(api.watches) == 1)
         for n in (2, 3, 4):
             api.end_watches()
-            await settle(lambda: api.count(watch=True) == n)
+            await settle(lambda n=n: api.count(watch=True) == n)
         assert sleeps.delays == [0.1, 0.2, 0.4]
         await client.create(pod("a"))
         await settle(lambda: len(informer.lister) == 1)
@@ -269,6 +309,7 @@ async def test_stop_ends_run_and_closes_the_watch(api, make):
     informer.stop()
     await asyncio.wait_for(task, 2)
     assert api.watches == []
+    assert not api.server.hub._feeds[("", "pods")].queues  # the server let the watcher go
 
 
 async def test_wait_synced_answers_false_while_listing_keeps_failing(api, client):
@@ -285,6 +326,8 @@ async def test_wait_synced_answers_false_while_listing_keeps_failing(api, client
 
 
 async def test_namespace_selector_and_indexers_scope_the_cache(api, client, make):
+    for name in ("prod", "dev"):
+        await client.create(namespace(name))
     await client.create(pod("a", "prod", app="web"))
     await client.create(pod("b", "prod", app="db"))
     await client.create(pod("c", "dev", app="web"))
@@ -302,6 +345,6 @@ async def test_namespace_selector_and_indexers_scope_the_cache(api, client, make
                             subresource="binding")
         await settle(lambda: informer.lister.by_index("node", "n1") != [])
         assert [object_key(o) for o in informer.lister.by_index("node", "n1")] == ["prod/a"]
-        watch = next(r for r in api.requests if r.query.get("watch") == "true")
+        watch = watch_requests(api)[0]
         assert watch.path == "/api/v1/namespaces/prod/pods"
         assert watch.query["labelSelector"] == "app=web"
