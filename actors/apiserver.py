@@ -100,7 +100,7 @@ async def _read_limited(http: web.BaseRequest) -> bytes:
     return b"".join(chunks)
 
 
-@ray.remote(num_cpus=0, max_restarts=-1, max_concurrency=10_000)
+@ray.remote(num_cpus=0, max_restarts=0, max_concurrency=10_000)  # restart comes with recovery
 class ApiServerActor:
     """One API server replica of a cluster."""
 

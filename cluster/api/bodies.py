@@ -1,7 +1,8 @@
 """Request bodies: JSON or YAML into plain dicts, with upstream's errors for bad input.
 
 kube-apiserver accepts `application/json` and `application/yaml` bodies (and YAML for
-server-side apply). A body that does not parse is a 400 BadRequest naming the problem; an empty
+server-side apply), and `application/vnd.kubernetes.protobuf`, which `kubectl create
+<generator>` sends for built-in kinds (decoded by `protobuf`). A body that does not parse is a 400 BadRequest naming the problem; an empty
 body where an object is required is one too. YAML is loaded with the safe loader, so a body can
 never construct Python objects.
 """
@@ -14,6 +15,7 @@ import orjson
 import yaml
 
 from kubemu.cluster.api.errors import BadRequest, UnsupportedMediaType
+from kubemu.cluster.api.protobuf import PROTOBUF_CONTENT_TYPE, decode_protobuf
 
 __all__ = ["parse_body", "parse_yaml_or_json"]
 
@@ -25,6 +27,8 @@ def parse_body(body: bytes, content_type: str) -> Any:
     media = content_type.split(";")[0].strip().lower()
     if media in ("application/yaml", "application/x-yaml", "text/yaml"):
         return parse_yaml_or_json(body)
+    if media == PROTOBUF_CONTENT_TYPE:
+        return decode_protobuf(body)  # kubectl create <generator> sends protobuf
     if media not in ("application/json", ""):
         raise UnsupportedMediaType(
             f'the body of the request was in an unknown format ("{media}") - accepted media '

@@ -228,3 +228,19 @@ def test_a_crd_and_its_custom_object_round_trip(api_cluster, ns):
     assert got["spec"]["size"] == 4 and got["kind"] == "Gadget"
     api_cluster.kubectl("delete", f"gadgets.{group}", "g1", "-n", ns)
     api_cluster.kubectl("delete", "crd", f"gadgets.{group}")
+
+
+def test_create_generators_send_protobuf_and_it_is_understood(api_cluster, ns):
+    api_cluster.kubectl("create", "configmap", "gen", "-n", ns, "--from-literal=a=b")
+    api_cluster.kubectl("create", "secret", "generic", "pw", "-n", ns, "--from-literal=p=q")
+    api_cluster.kubectl("create", "deployment", "gen", "-n", ns, "--image=nginx:1.27",
+                        "--replicas=3", "--port=80")
+    api_cluster.kubectl("create", "service", "clusterip", "gen", "-n", ns, "--tcp=80:8080")
+    assert _json(api_cluster, "get", "cm", "gen", "-n", ns)["data"] == {"a": "b"}
+    assert _json(api_cluster, "get", "secret", "pw", "-n", ns)["data"] == {"p": "cQ=="}
+    d = _json(api_cluster, "get", "deploy", "gen", "-n", ns)
+    container = d["spec"]["template"]["spec"]["containers"][0]
+    assert (d["spec"]["replicas"], container["image"], container["ports"][0]["containerPort"]) \
+        == (3, "nginx:1.27", 80)
+    svc = _json(api_cluster, "get", "svc", "gen", "-n", ns)
+    assert svc["spec"]["ports"][0]["targetPort"] == 8080
