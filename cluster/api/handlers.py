@@ -32,6 +32,7 @@ from kubemu.cluster.api.objects import (
 )
 from kubemu.cluster.api.patch import json_patch, merge_patch
 from kubemu.cluster.api.smp import strategic_merge_patch
+from kubemu.cluster.api.nscache import NamespaceCache
 from kubemu.cluster.api.registry import Registry, Resource
 from kubemu.cluster.api.schemas import patch_meta
 
@@ -74,6 +75,8 @@ class Handlers:
         self.on_crd_change: list[Callable[[dict, bool], None]] = []
         """Called with (crd, deleted) after this server writes a CustomResourceDefinition."""
         self.on_namespace_delete: list[Callable[[str], None]] = []
+        self.namespaces: NamespaceCache | None = None
+        """The open namespaces as last seen (set by the server once its cache runs)."""
 
     # ---- reads ----------------------------------------------------------------------------
 
@@ -114,8 +117,6 @@ class Handlers:
         if errors:
             raise Invalid.of(res.kind, res.group, str(md.get("name", "")), errors)
         ns = md.get("namespace", "")
-        if res.namespaced:
-            await self._check_namespace_open(ns)
         md["uid"] = new_uid(self.rng)
         md["creationTimestamp"] = rfc3339(self.wall_clock())
         if tracks_generation(res):
@@ -126,19 +127,44 @@ class Handlers:
             _establish(obj)
         key = res.key(ns, md["name"])
         if opts.dry_run:
+            if res.namespaced:
+                await self._check_namespace_open(ns)
             if await self.read_kv(res, ns, md["name"]) is not None:
                 raise AlreadyExists.of(res.plural, res.group, md["name"])
             return obj
-        result = await self.store.request({
-            "op": "txn", "compares": [{"key": key, "target": "create", "result": "=",
-                                       "value": 0}],
-            "success": [{"op": "put", "key": key, "value": encode(obj)}], "failure": []})
-        if not result["succeeded"]:
-            raise AlreadyExists.of(res.plural, res.group, md["name"])
-        md["resourceVersion"] = str(result["revision"])
+        md["resourceVersion"] = str(await self._put_new(res, key, ns, obj))
         if res.kind == "CustomResourceDefinition":
             self._crds_changed(obj, False)
         return obj
+
+    async def _put_new(self, res: Resource, key: str, namespace: str, obj: dict) -> int:
+        """Write a new object in one txn; its revision. The namespace check rides in the same
+        txn as a compare on the namespace's mod_revision when the namespace cache knows it
+        (one store round, as kube-apiserver's cached namespace lifecycle check); otherwise,
+        or when that compare fails, the namespace is read from the store first."""
+        compares = [{"key": key, "target": "create", "result": "=", "value": 0}]
+        guard = None
+        if res.namespaced:
+            guard = self.namespaces.guard(namespace) if self.namespaces is not None else None
+            if guard is None:
+                await self._check_namespace_open(namespace)
+            else:
+                compares.append(guard)
+        result = await self.store.request({
+            "op": "txn", "compares": compares,
+            "success": [{"op": "put", "key": key, "value": encode(obj)}],
+            "failure": [{"op": "range", "key": key, "count_only": True}]})
+        if result["succeeded"]:
+            return result["revision"]
+        if result["responses"][0]["count"] or guard is None:
+            raise AlreadyExists.of(res.plural, res.group, meta(obj)["name"])
+        await self._check_namespace_open(namespace)  # the namespace changed: look again
+        result = await self.store.request({
+            "op": "txn", "compares": compares[:1],
+            "success": [{"op": "put", "key": key, "value": encode(obj)}], "failure": []})
+        if not result["succeeded"]:
+            raise AlreadyExists.of(res.plural, res.group, meta(obj)["name"])
+        return result["revision"]
 
     def _prepare_create(self, res: Resource, obj: dict) -> None:
         """Upstream's PrepareForCreate: most kinds start with an empty status."""

@@ -20,6 +20,7 @@ from typing import Any
 from kubemu.cluster.api.errors import AlreadyExists
 from kubemu.cluster.api.handlers import Handlers
 from kubemu.cluster.api.namespaces import sweep
+from kubemu.cluster.api.nscache import NamespaceCache
 from kubemu.cluster.api.objects import decode
 from kubemu.cluster.api.openapi import OpenAPICache
 from kubemu.cluster.api.registry import Registry, builtin_registry, resource_from_crd
@@ -58,8 +59,12 @@ class ApiServer:
         if bootstrap:
             await self.bootstrap()
         loop = asyncio.get_running_loop()
+        cache = NamespaceCache(self.store, self.registry.lookup("", "v1", "namespaces"),
+                               self.hub)
+        self.handlers.namespaces = cache
         self._tasks = [loop.create_task(self._crd_loop()),
-                       loop.create_task(self._namespace_loop())]
+                       loop.create_task(self._namespace_loop()),
+                       loop.create_task(cache.run())]
 
     async def stop(self) -> None:
         for task in self._tasks:
