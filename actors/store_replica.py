@@ -57,6 +57,7 @@ import msgpack
 import ray
 from ray.exceptions import ActorDiedError
 
+from kubemu.actors.peer_link import PeerLinks
 from kubemu.actors.runtime import ensure_ray, namespace, store_actor_name
 from kubemu.cluster.clock import WallClock, derive_rng
 from kubemu.cluster.raft.messages import HardState, Message, Ready, Snapshot, StateType
@@ -96,6 +97,7 @@ class StoreReplica:
             history_events=history_events, background_snapshots=True, recovered=recovered)
         self._waiters: dict[str, list[asyncio.Future]] = {}
         self._peers: dict[int, Any] = {}
+        self._links = PeerLinks(self._step_wire)
         self._peer_lookup_at: dict[int, float] = {}
         self._probe_at: dict[int, float] = {}
         self._deliver_methods: dict[int, tuple[Any, Any]] = {}  # peer -> (handle, no-reply call)
@@ -159,7 +161,16 @@ class StoreReplica:
 
     async def deliver(self, wire_messages: bytes | list) -> None:
         """Step peers' Raft messages, `Message.to_wire` tuples in a list or in msgpack bytes of
-        one (sent fire-and-forget; nobody awaits this)."""
+        one (sent fire-and-forget; nobody awaits this). Linked peers send the same bytes over
+        TCP instead (`peer_link`)."""
+        self._step_wire(wire_messages)
+
+    async def link_address(self) -> tuple[str, int]:
+        """Where peers open their TCP links to this replica."""
+        self._start()
+        return await self._links.listen(ray.util.get_node_ip_address())
+
+    def _step_wire(self, wire_messages: bytes | list) -> None:
         self._start()
         try:
             if isinstance(wire_messages, bytes):
@@ -314,6 +325,9 @@ class StoreReplica:
             if handle is None:
                 continue
             payload = msgpack.packb(batch, use_bin_type=True)
+            if self._links.send(peer, payload):
+                continue
+            self._links.connect(peer, handle.link_address.remote)
             try:
                 if now >= self._probe_at.get(peer, 0.0):
                     self._probe(peer, handle, handle.deliver.remote(payload))
