@@ -278,19 +278,10 @@ class Handlers:
         if (md.get("deletionTimestamp") and not md.get("finalizers")
                 and not _graceful_pending(res, new)):
             return await self.delete_now(res, kv, new, opts)
-        if opts.dry_run:
-            return new
-        key = kv["key"]
-        result = await self.store.request({
-            "op": "txn", "compares": [{"key": key, "target": "mod", "result": "=",
-                                       "value": kv["mod_revision"]}],
-            "success": [{"op": "put", "key": key, "value": encode(new)}], "failure": []})
-        if not result["succeeded"]:
-            return None
-        md["resourceVersion"] = str(result["revision"])
-        if res.kind == "CustomResourceDefinition":
+        written = await self.put_if_unchanged(kv, new, opts)
+        if written is not None and res.kind == "CustomResourceDefinition" and not opts.dry_run:
             self._crds_changed(new, False)
-        return new
+        return written
 
     def _merge_system_fields(self, res: Resource, old: dict, new: dict,
                              subresource: str) -> dict:
@@ -330,29 +321,30 @@ class Handlers:
                           opts: Options) -> dict | None:
         if opts.dry_run:
             return obj
-        key = kv["key"]
-        result = await self.store.request({
-            "op": "txn", "compares": [{"key": key, "target": "mod", "result": "=",
-                                       "value": kv["mod_revision"]}],
-            "success": [{"op": "delete_range", "key": key}], "failure": []})
-        if not result["succeeded"]:
+        if not await self._txn_if_unchanged(kv, {"op": "delete_range", "key": kv["key"]}):
             return None
         if res.kind == "CustomResourceDefinition":
             self._crds_changed(obj, True)
         return obj
 
     async def put_if_unchanged(self, kv: dict, obj: dict, opts: Options) -> dict | None:
+        """Store `obj` over `kv` unless someone wrote since; None when someone did."""
         if opts.dry_run:
             return obj
-        result = await self.store.request({
-            "op": "txn", "compares": [{"key": kv["key"], "target": "mod", "result": "=",
-                                       "value": kv["mod_revision"]}],
-            "success": [{"op": "put", "key": kv["key"], "value": encode(obj)}],
-            "failure": []})
-        if not result["succeeded"]:
+        result = await self._txn_if_unchanged(kv, {"op": "put", "key": kv["key"],
+                                                   "value": encode(obj)})
+        if result is None:
             return None
         meta(obj)["resourceVersion"] = str(result["revision"])
         return obj
+
+    async def _txn_if_unchanged(self, kv: dict, op: dict) -> dict | None:
+        """Run `op` if `kv` is still the key's latest write: the txn's result, or None."""
+        result = await self.store.request({
+            "op": "txn", "compares": [{"key": kv["key"], "target": "mod", "result": "=",
+                                       "value": kv["mod_revision"]}],
+            "success": [op], "failure": []})
+        return result if result["succeeded"] else None
 
     # ---- helpers --------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from kubemu.cluster.api.errors import (
     BadRequest, Conflict, InternalError, NotFound, TooManyRequests,
 )
 from kubemu.cluster.api.handlers import Handlers, Options
-from kubemu.cluster.api.objects import decode, encode, meta, rfc3339
+from kubemu.cluster.api.objects import decode, meta, rfc3339
 from kubemu.cluster.api.patch import json_patch, merge_patch
 from kubemu.cluster.api.registry import Resource
 from kubemu.cluster.api.selectors import selector_from_dict
@@ -156,16 +156,10 @@ async def evict(h: Handlers, res: Resource, namespace: str, name: str, body: Any
                 details={"causes": [{"reason": "DisruptionBudget", "message": why}]})
         status["disruptionsAllowed"] = allowed - 1
         status.setdefault("disruptedPods", {})[name] = rfc3339(h.wall_clock())
-        if not opts.dry_run:
-            result = await h.store.request({
-                "op": "txn", "compares": [{"key": kv["key"], "target": "mod", "result": "=",
-                                           "value": kv["mod_revision"]}],
-                "success": [{"op": "put", "key": kv["key"], "value": encode(pdb)}],
-                "failure": []})
-            if not result["succeeded"]:
-                raise TooManyRequests("Cannot evict pod as it would violate the pod's "
-                                      "disruption budget: the budget changed, retry",
-                                      details={"retryAfterSeconds": 1})
+        if await h.put_if_unchanged(kv, pdb, opts) is None:
+            raise TooManyRequests("Cannot evict pod as it would violate the pod's "
+                                  "disruption budget: the budget changed, retry",
+                                  details={"retryAfterSeconds": 1})
     await h.delete(res, namespace, name, delete_options, opts)
     return _success(201)
 

@@ -12,7 +12,7 @@ by port (list map on port + protocol), ServiceAccount secrets by name.
 
 from __future__ import annotations
 
-from kubemu.cluster.api.schemas.core_pod import CORE
+from kubemu.cluster.api.schemas.core_pod import CORE, core_list, core_ref, resources, strings
 from kubemu.cluster.api.schemas.dsl import (
     array, boolean, define, int_or_string, integer, map_of, quantity, ref, string, string_map,
     time)
@@ -30,20 +30,7 @@ CORE_KINDS = ("Namespace", "Node", "Pod", "Service", "Endpoints", "ConfigMap", "
 """The core/v1 kinds served with a List (Binding has none)."""
 
 
-def _r(name: str, description: str = "") -> dict:
-    return ref(CORE + name, description)
-
-
-def _list(name: str, description: str, **patch) -> dict:
-    return array(ref(CORE + name), description, **patch)
-
-
-def _strings(description: str, **patch) -> dict:
-    return array(string(), description, **patch)
-
-
-def _resources(description: str) -> dict:
-    return map_of(quantity(), description)
+_r, _list, _strings, _resources = core_ref, core_list, strings, resources
 
 
 def _kind(name: str, description: str, props: dict, **options) -> None:

@@ -27,20 +27,26 @@ POD_TEMPLATE_SPEC = CORE + "PodTemplateSpec"
 CONTAINER = CORE + "Container"
 
 
-def _r(name: str, description: str = "") -> dict:
+def core_ref(name: str, description: str = "") -> dict:
+    """A field of core/v1 type `name`."""
     return ref(CORE + name, description)
 
 
-def _list(name: str, description: str, **patch) -> dict:
+def core_list(name: str, description: str, **patch) -> dict:
+    """A list of core/v1 type `name` (patch metadata in `patch`)."""
     return array(ref(CORE + name), description, **patch)
 
 
-def _strings(description: str, **patch) -> dict:
+def strings(description: str, **patch) -> dict:
     return array(string(), description, **patch)
 
 
-def _resources(description: str) -> dict:
+def resources(description: str) -> dict:
+    """A ResourceList: resource name -> quantity."""
     return map_of(quantity(), description)
+
+
+_r, _list, _strings, _resources = core_ref, core_list, strings, resources
 
 
 _PROTOCOL = ["SCTP", "TCP", "UDP"]

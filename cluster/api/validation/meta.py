@@ -109,21 +109,33 @@ def validate_label_selector(selector: Any, path: str) -> list[FieldError]:
     for i, expr in enumerate(selector.get("matchExpressions") or []):
         p = index(child(path, "matchExpressions"), i)
         op, values = expr.get("operator", ""), expr.get("values") or []
-        if op in ("In", "NotIn"):
-            if not values:
-                errs.append(required(child(p, "values"),
-                                     "must be specified when `operator` is 'In' or 'NotIn'"))
-        elif op in ("Exists", "DoesNotExist"):
-            if values:
-                errs.append(forbidden(child(p, "values"), "may not be specified when "
-                                      "`operator` is 'Exists' or 'DoesNotExist'"))
-        else:
-            errs.append(invalid(child(p, "operator"), op, "not a valid selector operator"))
+        errs += validate_operator_values(op, values, p)
         errs += validate_qualified_name(expr.get("key", ""), child(p, "key"))
         for j, value in enumerate(values):
             errs += messages_to_errors(index(child(p, "values"), j), value,
                                        n.is_valid_label_value(str(value)))
     return errs
+
+
+def validate_operator_values(op: str, values: list, path: str, *,
+                             numeric: bool = False) -> list[FieldError]:
+    """A selector requirement's operator and values: In/NotIn need values, Exists/
+    DoesNotExist take none, and (node selectors, `numeric`) Gt/Lt take exactly one."""
+    if op in ("In", "NotIn"):
+        if not values:
+            return [required(child(path, "values"),
+                             "must be specified when `operator` is 'In' or 'NotIn'")]
+    elif op in ("Exists", "DoesNotExist"):
+        if values:
+            return [forbidden(child(path, "values"), "may not be specified when "
+                              "`operator` is 'Exists' or 'DoesNotExist'")]
+    elif numeric and op in ("Gt", "Lt"):
+        if len(values) != 1:
+            return [required(child(path, "values"), "must be specified single value when "
+                             "`operator` is 'Lt' or 'Gt'")]
+    else:
+        return [invalid(child(path, "operator"), op, "not a valid selector operator")]
+    return []
 
 
 def validate_qualified_name(value: str, path: str) -> list[FieldError]:

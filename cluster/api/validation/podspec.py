@@ -20,7 +20,7 @@ from kubemu.cluster.api.validation.field import (
     IS_NEGATIVE, child, duplicate, forbidden, index, invalid, not_supported, required)
 from kubemu.cluster.api.validation.meta import (
     messages_to_errors, validate_annotations, validate_label_selector, validate_labels,
-    validate_qualified_name)
+    validate_operator_values, validate_qualified_name)
 from kubemu.cluster.api.validation.volumes import validate_volumes
 
 __all__ = ["validate_pod_spec", "validate_pod_template", "validate_tolerations",
@@ -230,20 +230,7 @@ def _node_selector_term(term: dict, path: str) -> list[FieldError]:
     for i, req in enumerate(term.get("matchExpressions") or []):
         p = index(child(path, "matchExpressions"), i)
         op, values = req.get("operator", ""), req.get("values") or []
-        if op in ("In", "NotIn"):
-            if not values:
-                errs.append(required(child(p, "values"),
-                                     "must be specified when `operator` is 'In' or 'NotIn'"))
-        elif op in ("Exists", "DoesNotExist"):
-            if values:
-                errs.append(forbidden(child(p, "values"), "may not be specified when "
-                                      "`operator` is 'Exists' or 'DoesNotExist'"))
-        elif op in ("Gt", "Lt"):
-            if len(values) != 1:
-                errs.append(required(child(p, "values"), "must be specified single value when "
-                                     "`operator` is 'Lt' or 'Gt'"))
-        else:
-            errs.append(invalid(child(p, "operator"), op, "not a valid selector operator"))
+        errs += validate_operator_values(op, values, p, numeric=True)
         errs += validate_qualified_name(req.get("key", ""), child(p, "key"))
     for i, req in enumerate(term.get("matchFields") or []):
         p = index(child(path, "matchFields"), i)
