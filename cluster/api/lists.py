@@ -20,9 +20,8 @@ import orjson
 from kubemu.cluster.api.errors import BadRequest, Expired, Timeout
 from kubemu.cluster.api.objects import decode
 from kubemu.cluster.api.registry import Resource
-from kubemu.cluster.api.selectors import (
-    FieldSelector, LabelSelector, parse_field_selector, parse_label_selector,
-)
+from kubemu.cluster.api.field_selectors import FieldSelector, parse_field_selector
+from kubemu.cluster.api.selectors import LabelSelector, parse_label_selector
 from kubemu.cluster.store import CompactedError, prefix_end
 
 __all__ = ["ListQuery", "list_objects", "parse_resource_version", "selectors_for"]

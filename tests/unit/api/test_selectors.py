@@ -7,9 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kubemu.cluster.api.errors import BadRequest
-from kubemu.cluster.api.selectors import (
-    EVERYTHING, field_value, parse_field_selector, parse_label_selector, selector_from_dict,
-    supported_fields)
+from kubemu.cluster.api.field_selectors import field_value, parse_field_selector, supported_fields
+from kubemu.cluster.api.selectors import EVERYTHING, parse_label_selector, selector_from_dict
 
 # ---- label selectors ---------------------------------------------------------------------
 
