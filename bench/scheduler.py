@@ -1,0 +1,220 @@
+"""Scheduler benchmark. `--algorithm`: the scheduling algorithm alone, no API, no asyncio.
+
+`--algorithm` builds nodes (4 cpu, 16Gi, 110 pods, spread over 3 zones) and pods (100m-500m
+cpu, 64Mi-512Mi memory, from a seeded rng) in memory and drives the real SchedulerCache,
+SchedulingQueue and Framework (default profile) the way the Scheduler component does: pop,
+snapshot, schedule, reserve, assume; the "binding" is immediate (the pod is confirmed in the
+cache as the informer would, and the Pod/Add cluster event goes to the queue). Per-pod latency
+is one scheduling cycle, pop to assumed. The main run is 5,000 pods on 1,000 nodes (adaptive
+percentageOfNodesToScore: 42% of the nodes are filtered per pod); the reference run in the
+same process is the same workload shape on 100 nodes (500 pods; every node is filtered).
+Target: >= 300 pods/s on 1,000 nodes.
+
+`--e2e` (the end-to-end part: real API server, informers, Bindings) is added by the lead; see
+`run_e2e`. Results are printed as a table and, unless --no-record, appended to
+bench/RESULTS.md with the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from kubemu.cluster.scheduler.cache import SchedulerCache
+from kubemu.cluster.scheduler.events import ADD, POD, ClusterEvent
+from kubemu.cluster.scheduler.framework import Framework, default_profile
+from kubemu.cluster.scheduler.queue import SchedulingQueue
+from rich.console import Console
+from rich.table import Table
+
+from bench import cpu_seconds, describe_machine, percentile
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+TARGET_PODS_PER_SECOND = 300.0
+ZONES = ("zone-a", "zone-b", "zone-c")
+console = Console(width=None if sys.stdout.isatty() else 120)
+
+
+@dataclass
+class Run:
+    name: str
+    nodes: int
+    pods: int
+    scheduled: int = 0
+    unschedulable: int = 0
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    evaluated: list[int] = field(default_factory=list)   # nodes filtered per cycle
+    cpu: float = 0.0
+
+    @property
+    def per_second(self) -> float:
+        return self.scheduled / self.seconds if self.seconds else 0.0
+
+
+def make_node(i: int) -> dict:
+    name = f"node-{i:05d}"
+    zone = ZONES[i % len(ZONES)]
+    resources = {"cpu": "4", "memory": "16Gi", "pods": "110"}
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "uid": f"node-uid-{i}",
+                         "labels": {"kubernetes.io/hostname": name,
+                                    "topology.kubernetes.io/zone": zone}},
+            "spec": {}, "status": {"allocatable": resources, "capacity": resources}}
+
+
+def make_pod(i: int, rng: random.Random) -> dict:
+    cpu = f"{rng.randrange(100, 501, 50)}m"
+    memory = f"{rng.choice((64, 128, 256, 512))}Mi"
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": f"pod-{i:05d}", "namespace": "bench", "uid": f"pod-uid-{i}"},
+            "spec": {"schedulerName": "default-scheduler", "priority": 0, "containers": [
+                {"name": "app", "image": "registry.k8s.io/pause:3.9",
+                 "resources": {"requests": {"cpu": cpu, "memory": memory}}}]},
+            "status": {"phase": "Pending"}}
+
+
+def run_algorithm(name: str, *, nodes: int, pods: int, seed: int) -> Run:
+    """Schedule `pods` pods onto `nodes` nodes through cache, queue and framework."""
+    rng = random.Random(seed)
+    framework = Framework(default_profile(), rng=random.Random(seed))
+    queue = SchedulingQueue(events_by_plugin=framework.events_by_plugin)
+    cache = SchedulerCache()
+    for i in range(nodes):
+        cache.add_node(make_node(i))
+    workload = [make_pod(i, rng) for i in range(pods)]
+    clock = time.perf_counter
+    for p in workload:
+        queue.add(p, clock())
+    result = Run(name, nodes, pods)
+    pod_added = ClusterEvent(POD, ADD)
+    cpu_before = cpu_seconds([os.getpid()])
+    start = clock()
+    while (info := queue.pop(clock())) is not None:
+        began = clock()
+        scheduled = framework.schedule(info.pod, cache.snapshot())
+        result.evaluated.append(scheduled.evaluated)
+        node = scheduled.node_name
+        if node is None or not framework.reserve(scheduled.state, info.pod, node).ok:
+            queue.add_unschedulable(info, scheduled.rejector_plugins, clock())
+            queue.done(info.uid)
+            result.unschedulable += 1
+            continue
+        assumed = cache.assume(info.pod, node)
+        result.latencies.append(clock() - began)
+        cache.finish_binding(assumed, clock())     # the Binding "succeeds" at once ...
+        cache.add_pod(assumed)                     # ... and the informer confirms it
+        queue.move_all_on_event(pod_added, clock())
+        queue.done(info.uid)
+        result.scheduled += 1
+    result.seconds = clock() - start
+    result.cpu = cpu_seconds([os.getpid()]) - cpu_before
+    return result
+
+
+def run_e2e(args: argparse.Namespace) -> list[Run]:
+    """The end-to-end part (API server, informers, Scheduler component, Bindings): the lead
+    adds it here; until then it measures nothing."""
+    console.print("[yellow]--e2e is not implemented yet[/]")
+    return []
+
+
+def render(runs: list[Run]) -> tuple[Table, str]:
+    cols = ("run", "nodes", "pods", "scheduled", "unschedulable", "seconds", "pods/s",
+            "p50 ms", "p99 ms", "max ms", "nodes filtered/pod", "CPU s")
+    table = Table(title=f"Scheduler benchmark (target: >= {TARGET_PODS_PER_SECOND:.0f} pods/s "
+                        "on 1,000 nodes)")
+    for col in cols:
+        table.add_column(col, justify="left" if col == "run" else "right")
+    md = ["| " + " | ".join(cols) + " |",
+          "|" + "|".join("---" if c == "run" else "---:" for c in cols) + "|"]
+    for r in runs:
+        row = [r.name, f"{r.nodes:,}", f"{r.pods:,}", f"{r.scheduled:,}", f"{r.unschedulable:,}",
+               f"{r.seconds:.2f}", f"{r.per_second:,.0f}",
+               f"{percentile(r.latencies, 50) * 1e3:.2f}",
+               f"{percentile(r.latencies, 99) * 1e3:.2f}",
+               f"{max(r.latencies, default=0) * 1e3:.2f}",
+               f"{statistics.fmean(r.evaluated) if r.evaluated else 0:.0f}", f"{r.cpu:.1f}"]
+        table.add_row(*row, style="red" if r.unschedulable else None)
+        md.append("| " + " | ".join(row) + " |")
+    return table, "\n".join(md)
+
+
+def verdict(runs: list[Run]) -> str:
+    main = next((r for r in runs if r.name == "algorithm" and r.nodes == 1000), None)
+    if main is None:
+        return "target not measured (needs the 1,000-node algorithm run)"
+    ok = main.per_second >= TARGET_PODS_PER_SECOND and not main.unschedulable
+    return (f"target >= {TARGET_PODS_PER_SECOND:.0f} pods/s on 1,000 nodes (algorithm only): "
+            f"{'PASS' if ok else 'FAIL'} ({main.per_second:,.0f} pods/s, p99 "
+            f"{percentile(main.latencies, 99) * 1e3:.2f} ms per cycle)")
+
+
+def record(markdown: str, args: argparse.Namespace, line: str) -> None:
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    argv, flags = iter(sys.argv[1:]), []
+    for arg in argv:
+        if arg == "--note":
+            next(argv, None)
+        elif not arg.startswith("--note="):
+            flags.append(arg)
+    command = shlex.join(["python", "bench/scheduler.py", *flags])
+    section = [f"\n## {now} — `{command}`\n", describe_machine(Path(tempfile.gettempdir())),
+               "", markdown, "", f"Verdict: {line}", ""]
+    if args.note:
+        section += [f"Notes: {args.note}", ""]
+    with RESULTS.open("a") as fh:
+        fh.write("\n".join(section))
+    console.print(f"appended to {RESULTS}")
+
+
+def main(args: argparse.Namespace) -> int:
+    runs: list[Run] = []
+    if args.algorithm:
+        for nodes, pods in ((args.nodes, args.pods),
+                            (args.reference_nodes, args.pods * args.reference_nodes
+                             // max(1, args.nodes))):
+            console.print(f"algorithm: {pods:,} pods on {nodes:,} nodes")
+            runs.append(run_algorithm("algorithm", nodes=nodes, pods=pods, seed=args.seed))
+    if args.e2e:
+        runs += run_e2e(args)
+    table, markdown = render(runs)
+    console.print(table)
+    line = verdict(runs)
+    console.print(line)
+    if not args.no_record:
+        record(markdown, args, line)
+    return 0 if "PASS" in line or not args.algorithm else 1
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--algorithm", action="store_true",
+                   help="cache + queue + framework only, in memory (the default)")
+    p.add_argument("--e2e", action="store_true", help="end to end through the API server")
+    p.add_argument("--nodes", type=int, default=1000)
+    p.add_argument("--pods", type=int, default=5000)
+    p.add_argument("--reference-nodes", type=int, default=100,
+                   help="the reference run: the same pods per node on this many nodes")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
+    p.add_argument("--note", default="", help="free text appended to the RESULTS.md section")
+    args = p.parse_args(argv)
+    if not (args.algorithm or args.e2e):
+        args.algorithm = True
+    return args
+
+
+if __name__ == "__main__":
+    sys.exit(main(parse_args()))
