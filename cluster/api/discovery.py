@@ -152,6 +152,7 @@ _SUBRESOURCES: dict[str, tuple[tuple[str | None, str | None, str | None], tuple[
     "scale": (("autoscaling", "v1", "Scale"), ("get", "patch", "update")),
     "binding": (("", "v1", "Binding"), ("create",)),
     "eviction": (("policy", "v1", "Eviction"), ("create",)),
+    "finalize": ((None, None, None), ("update",)),
 }
 
 

@@ -35,6 +35,7 @@ from kubemu.cluster.api.smp import strategic_merge_patch
 from kubemu.cluster.api.nscache import NamespaceCache
 from kubemu.cluster.api.registry import Registry, Resource
 from kubemu.cluster.api.schemas import patch_meta
+from kubemu.cluster.api.validation.field import immutable
 
 __all__ = ["Handlers", "Options", "PATCH_TYPES"]
 
@@ -275,8 +276,7 @@ class Handlers:
             md["generation"] = int(meta(old).get("generation") or 0) + 1
         if _same(new, old):
             return old
-        if (md.get("deletionTimestamp") and not md.get("finalizers")
-                and not _graceful_pending(res, new)):
+        if deletion.should_delete_during_update(res, new):
             return await self.delete_now(res, kv, new, opts)
         written = await self.put_if_unchanged(kv, new, opts)
         if written is not None and res.kind == "CustomResourceDefinition" and not opts.dry_run:
@@ -286,6 +286,10 @@ class Handlers:
     def _merge_system_fields(self, res: Resource, old: dict, new: dict,
                              subresource: str) -> dict:
         omd, nmd = meta(old), meta(new)
+        if nmd.get("uid") and nmd["uid"] != omd.get("uid"):
+            # upstream BeforeUpdate keeps a given uid; ValidateObjectMetaUpdate rejects a change
+            raise Invalid.of(res.kind, res.group, omd.get("name", ""),
+                             immutable(nmd["uid"], omd.get("uid"), "metadata.uid"))
         for name in ("uid", "creationTimestamp", "deletionTimestamp",
                      "deletionGracePeriodSeconds", "generation", "namespace"):
             if name in omd:
@@ -396,12 +400,6 @@ def _same(new: dict, old: dict) -> bool:
     strip = lambda o: {**o, "metadata": {k: v for k, v in o["metadata"].items()  # noqa: E731
                                           if k != "resourceVersion"}}
     return strip(new) == strip(old)
-
-
-def _graceful_pending(res: Resource, obj: dict) -> bool:
-    """A bound pod being deleted gracefully stays until its kubelet deletes it."""
-    return (res.kind == "Pod" and not res.group
-            and bool(meta(obj).get("deletionGracePeriodSeconds")))
 
 
 def _establish(crd: dict) -> None:

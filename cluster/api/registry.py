@@ -75,7 +75,8 @@ _NO_DC = tuple(v for v in ALL_VERBS if v != "deletecollection")
 
 BUILTIN: tuple[Resource, ...] = (
     # core/v1
-    _r("", "v1", "Namespace", "namespaces", namespaced=False, short=("ns",), sub=("status",),
+    _r("", "v1", "Namespace", "namespaces", namespaced=False, short=("ns",),
+       sub=("status", "finalize"),
        verbs=("create", "delete", "get", "list", "patch", "update", "watch")),
     _r("", "v1", "Node", "nodes", namespaced=False, short=("no",), sub=("status",)),
     _r("", "v1", "Pod", "pods", short=("po",), categories=_ALL,

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from kubemu.cluster.api import discovery, subresources
+from kubemu.cluster.api import discovery, namespaces, subresources
 from kubemu.cluster.api.bodies import parse_body
 from kubemu.cluster.api.errors import (
     ApiError, BadRequest, InternalError, MethodNotAllowed, NotAcceptable, NotFound,
@@ -170,6 +170,11 @@ class Router:
             action = subresources.bind if t.sub == "binding" else subresources.evict
             status = await action(self.h, res, t.namespace, t.name, _body(req), opts)
             return _json(status, 201, opts)
+        if t.sub == "finalize":
+            if m != "PUT":
+                raise MethodNotAllowed(f"{m} is not supported on {res.plural}/finalize")
+            return _json(await namespaces.finalize(self.h, t.name, _body(req), opts), 200,
+                         opts)
         sub = t.sub  # "" or "status"
         if m == "GET":
             obj = await self.h.get(res, t.namespace, t.name)

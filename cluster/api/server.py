@@ -2,7 +2,9 @@
 
 It owns the registry (kept in step with the CustomResourceDefinitions in the store, so two API
 servers over one store serve the same kinds), the handlers, the watch hub, the OpenAPI cache,
-the router, and two background loops: CRD sync and namespace finalisation. `bootstrap`
+the router, and two background loops: CRD sync and namespace finalisation (the latter only with
+`finalize_namespaces`, the default for a standalone API server; a cluster whose controller
+manager runs the namespace controller passes False and lets it finalise). `bootstrap`
 creates what every cluster starts with (the default, kube-system, kube-public and
 kube-node-lease namespaces and the `default/kubernetes` Service) and is safe to run again.
 The aiohttp front in `actors/` and the in-process client transport both call `router.handle`.
@@ -40,8 +42,9 @@ _SWEEP_BUSY = 0.3
 class ApiServer:
     def __init__(self, store: Any, *, token: str | None, server_address: str = "127.0.0.1:6443",
                  wall_clock: Callable[[], float] = time.time,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, finalize_namespaces: bool = True) -> None:
         self.store = store
+        self.finalize_namespaces = finalize_namespaces
         self.registry: Registry = builtin_registry()
         self.handlers = Handlers(store, self.registry, wall_clock=wall_clock, rng=rng)
         self.hub = WatchHub(store)
@@ -62,9 +65,9 @@ class ApiServer:
         cache = NamespaceCache(self.store, self.registry.lookup("", "v1", "namespaces"),
                                self.hub)
         self.handlers.namespaces = cache
-        self._tasks = [loop.create_task(self._crd_loop()),
-                       loop.create_task(self._namespace_loop()),
-                       loop.create_task(cache.run())]
+        self._tasks = [loop.create_task(self._crd_loop()), loop.create_task(cache.run())]
+        if self.finalize_namespaces:
+            self._tasks.append(loop.create_task(self._namespace_loop()))
 
     async def stop(self) -> None:
         for task in self._tasks:
