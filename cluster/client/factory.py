@@ -34,8 +34,8 @@ class InformerFactory:
     def informer(self, api_version: str, kind: str, *, namespace: str | None = None,
                  label_selector: str | None = None, field_selector: str | None = None,
                  indexers: dict[str, IndexFunc] | None = None) -> Informer:
-        """The shared informer of this resource and selectors; `indexers` apply only when
-        it is first created."""
+        """The shared informer of this resource and selectors; `indexers` are added to it
+        (an index name two callers share must use the same function)."""
         key = (api_version, kind, namespace, label_selector, field_selector)
         informer = self._informers.get(key)
         if informer is None:
@@ -46,6 +46,8 @@ class InformerFactory:
             self._informers[key] = informer
             if self._started:
                 self._start(key, informer)
+        elif indexers:
+            informer.add_indexers(indexers)
         return informer
 
     @property

@@ -104,6 +104,10 @@ class Informer:
                     self._call(on_add, obj)
         return reg
 
+    def add_indexers(self, indexers: dict[str, IndexFunc]) -> None:
+        """Add indexes to the cache, also after it filled (shared informers)."""
+        self._cache.add_indexers(indexers)
+
     def remove_handler(self, reg: Registration) -> None:
         self._handlers = [h for h in self._handlers if h is not reg]
 

@@ -94,6 +94,22 @@ class Cache:
         deleted = [self.delete(k) for k in [k for k in self._items if k not in seen]]
         return added, changed, [d for d in deleted if d is not None]
 
+    def add_indexers(self, indexers: dict[str, IndexFunc]) -> None:
+        """Add indexes (client-go's AddIndexers), built over what is cached already; a name
+        already present must keep its function."""
+        for name, func in indexers.items():
+            current = self._indexers.get(name)
+            if current is not None:
+                if current is not func:
+                    raise ValueError(f"index {name!r} exists with another function")
+                continue
+            self._indexers[name] = func
+            index: dict[str, set[str]] = {}
+            for key, obj in self._items.items():
+                for value in func(obj):
+                    index.setdefault(value, set()).add(key)
+            self._indices[name] = index
+
     def by_index(self, index_name: str, value: str) -> list[dict]:
         try:
             index = self._indices[index_name]

@@ -87,3 +87,11 @@ def test_replace_answers_the_difference_from_the_previous_content(before, after,
     assert [o["metadata"]["name"] for o in got_deleted] == deleted
     assert sorted(cache.keys()) == sorted(object_key(o) for o in after)
     assert cache.index_values("namespace") == (["default"] if after else [])
+
+
+def test_indexers_added_later_cover_objects_already_cached():
+    cache = Cache()
+    cache.upsert({"metadata": {"name": "a", "namespace": "ns"}, "spec": {"nodeName": "n1"}})
+    cache.add_indexers({"node": lambda o: [o["spec"]["nodeName"]]})
+    cache.upsert({"metadata": {"name": "b", "namespace": "ns"}, "spec": {"nodeName": "n1"}})
+    assert [o["metadata"]["name"] for o in cache.by_index("node", "n1")] == ["a", "b"]
