@@ -105,12 +105,14 @@ class ApiServerActor:
     """One API server replica of a cluster."""
 
     def __init__(self, *, cluster: str, store_replicas: int, host: str, port: int,
-                 token: str, certs: ServingCerts | None = None, index: int = 1) -> None:
+                 token: str, certs: ServingCerts | None = None, index: int = 1,
+                 finalize_namespaces: bool = True) -> None:
         self.cluster = cluster
         self.index = index
         self.store_replicas = store_replicas
         self.host, self.port, self.token = host, port, token
         self.certs = certs
+        self.finalize_namespaces = finalize_namespaces
         self.api: ApiServer | None = None
         self.front: _HttpFront | None = None
 
@@ -119,7 +121,8 @@ class ApiServerActor:
             store = await StoreClient.connect(cluster=self.cluster,
                                               replicas=self.store_replicas)
             api = ApiServer(store, token=self.token,
-                            server_address=f"{self.host}:{self.port}")
+                            server_address=f"{self.host}:{self.port}",
+                            finalize_namespaces=self.finalize_namespaces)
             await api.start()
             front = _HttpFront(api, server_id=apiserver_actor_name(self.index))
             await front.start(self.host, self.port, self.certs)
@@ -140,7 +143,8 @@ class ApiServerActor:
 
 async def start_apiservers(*, cluster: str, store_replicas: int, count: int = 1,
                            host: str = "127.0.0.1", port: int = 6443,
-                           token: str, certs: ServingCerts | None = None) -> list[Any]:
+                           token: str, certs: ServingCerts | None = None,
+                           finalize_namespaces: bool = True) -> list[Any]:
     """Start `count` API-server actors of `cluster` on host:port and wait until they serve
     (HTTPS with `certs`; plain HTTP without, for tests of the HTTP layer only: kubectl sends
     its token only over TLS)."""
@@ -149,7 +153,7 @@ async def start_apiservers(*, cluster: str, store_replicas: int, count: int = 1,
         handle = ApiServerActor.options(name=apiserver_actor_name(i),
                                         namespace=namespace(cluster)).remote(
             cluster=cluster, store_replicas=store_replicas, host=host, port=port,
-            token=token, certs=certs, index=i)
+            token=token, certs=certs, index=i, finalize_namespaces=finalize_namespaces)
         handles.append(handle)
     await asyncio.gather(*(h.start.remote() for h in handles))
     return handles

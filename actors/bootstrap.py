@@ -32,15 +32,17 @@ from typing import Any
 import aiohttp
 import ray
 
+from kubemu.actors.access import ApiAccess
 from kubemu.actors.apiserver import start_apiservers, stop_apiservers
 from kubemu.actors.certs import client_ssl_context, make_serving_certs
 from kubemu.actors.kubeconfig import cluster_dir, cluster_record_path, kubeconfig_path, \
     running_cluster, write_kubeconfig, write_private
 from kubemu.actors.runtime import init_local, namespace
+from kubemu.actors.components import node_actor_name, start_component, stop_components
 from kubemu.actors.store_replica import start_store, stop_store
 
 __all__ = ["ClusterInfo", "BootstrapError", "up", "down", "wait_ready", "port_in_use",
-           "server_url"]
+           "server_url", "node_configs", "zone_name"]
 
 READY_TIMEOUT = 90.0
 _WILDCARD = ("0.0.0.0", "", "::")  # bind addresses that mean "every interface"
@@ -62,23 +64,40 @@ class ClusterInfo:
     started: str  # RFC 3339, UTC
     store_replicas: int = 3
     owns_ray: bool = False  # up() started Ray, so down() shuts it down
+    nodes: int = 0
+    time_scale: float = 1.0
     apiserver_handles: list = field(default_factory=list, repr=False, compare=False)
+    component_handles: list = field(default_factory=list, repr=False, compare=False)
 
     def record(self) -> dict:
         """What `cluster.json` holds."""
         return {"name": self.name, "pid": self.pid, "server": self.server,
                 "token": self.token, "kubeconfig": str(self.kubeconfig),
-                "started": self.started, "storeReplicas": self.store_replicas}
+                "started": self.started, "storeReplicas": self.store_replicas,
+                "nodes": self.nodes, "timeScale": self.time_scale}
+
+    @property
+    def access(self) -> ApiAccess:
+        return ApiAccess(server=self.server, token=self.token, ca_pem=self.ca_pem)
 
 
 async def up(*, name: str = "kubemu", store_replicas: int = 3, apiservers: int = 1,
              host: str = "127.0.0.1", api_port: int = 6443,
              data_dir: str | os.PathLike | None = None, home: str | os.PathLike | None = None,
-             ray_address: str | None = None, ready_timeout: float = READY_TIMEOUT
-             ) -> ClusterInfo:
-    """Start cluster `name` and return once its API answers /readyz."""
+             ray_address: str | None = None, ready_timeout: float = READY_TIMEOUT,
+             nodes: int = 3, zones: int = 3, node_cpu: str = "4", node_memory: str = "8Gi",
+             max_pods: int = 110, time_scale: float = 1.0, control_plane: bool = True,
+             nodes_per_actor: int = 1) -> ClusterInfo:
+    """Start cluster `name` -- store, API servers, controller manager, scheduler and `nodes`
+    emulated nodes over `zones` zones -- and return once the API answers /readyz and every
+    node has registered. `control_plane=False` starts only the store and API servers."""
     if store_replicas < 1 or apiservers < 1:
         raise BootstrapError("a cluster needs at least one store replica and one API server")
+    if nodes < 0 or zones < 1 or time_scale <= 0 or nodes_per_actor < 1:
+        raise BootstrapError("--nodes must be >= 0, --zones and --nodes-per-actor >= 1 "
+                             "and --time-scale > 0")
+    if nodes and not control_plane:
+        raise BootstrapError("nodes need the control plane (scheduler, controllers)")
     if (live := running_cluster(name, home=home)) is not None:
         raise BootstrapError(f"cluster {name!r} is already running (pid {live['pid']}): "
                              f"run `kubemu down --name {name}` first")
@@ -97,13 +116,17 @@ async def up(*, name: str = "kubemu", store_replicas: int = 3, apiservers: int =
                        token=secrets.token_urlsafe(32), ca_pem=certs.ca_pem,
                        kubeconfig=kubeconfig_path(name, home=home), directory=directory,
                        pid=os.getpid(), started=_now(), store_replicas=store_replicas,
-                       owns_ray=owns_ray)
+                       owns_ray=owns_ray, nodes=nodes, time_scale=time_scale)
     try:
         await start_store(cluster=name, replicas=store_replicas, data_dir=str(store_dir))
         info.apiserver_handles = await start_apiservers(
             cluster=name, store_replicas=store_replicas, count=apiservers, host=host,
-            port=api_port, token=info.token, certs=certs)
+            port=api_port, token=info.token, certs=certs, finalize_namespaces=not control_plane)
         await wait_ready(info.server, ca_pem=info.ca_pem, timeout=ready_timeout)
+        if control_plane:
+            await _start_control_plane(info, nodes=node_configs(
+                nodes, zones=zones, cpu=node_cpu, memory=node_memory, max_pods=max_pods),
+                nodes_per_actor=nodes_per_actor)
         write_kubeconfig(info.kubeconfig, name, server=info.server, token=info.token,
                          ca_pem=info.ca_pem)
         write_private(cluster_record_path(name, home=home),
@@ -117,10 +140,12 @@ async def up(*, name: str = "kubemu", store_replicas: int = 3, apiservers: int =
 async def down(info: ClusterInfo) -> None:
     """Stop the API servers and the store of `info`, remove its files; keep the data."""
     try:
+        await stop_components(info.component_handles)
         await stop_apiservers(info.apiserver_handles)
         stop_store(cluster=info.name, replicas=info.store_replicas)
     finally:
         info.apiserver_handles = []
+        info.component_handles = []
         _remove_files(info)
         if info.owns_ray and ray.is_initialized():
             ray.shutdown()
@@ -147,6 +172,76 @@ async def wait_ready(server: str, *, ca_pem: bytes | None = None,
             await asyncio.sleep(0.2)
     raise TimeoutError(f"the API server at {server} was not ready within {timeout:.0f}s "
                        f"(last answer: {last})")
+
+
+def zone_name(index: int) -> str:
+    """zone-a, zone-b, ... zone-z, zone-aa, ..."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(ord("a") + rest) + letters
+    return f"zone-{letters}"
+
+
+def node_configs(count: int, *, zones: int = 1, cpu: str = "4", memory: str = "8Gi",
+                 max_pods: int = 110) -> list[dict]:
+    """`count` NodeConfig dicts: node-1..node-N round-robin over `zones` zones, each with
+    its own loopback InternalIP 127.1.x.y."""
+    out = []
+    for i in range(1, count + 1):
+        high, low = divmod(i - 1, 254)
+        out.append({"name": f"node-{i}", "zone": zone_name((i - 1) % zones),
+                    "region": "region-1", "cpu": cpu, "memory": memory, "max_pods": max_pods,
+                    "address": f"127.1.{high}.{low + 1}"})
+    return out
+
+
+async def _start_control_plane(info: ClusterInfo, *, nodes: list[dict],
+                               nodes_per_actor: int = 1) -> None:
+    """The controller manager, the scheduler, then the nodes (one actor each, or pools of
+    `nodes_per_actor`); wait until every node registered."""
+    access, scale = info.access, info.time_scale
+    starts = [start_component(cluster=info.name, kind="controller-manager",
+                              name="controller-manager-1", access=access, time_scale=scale),
+              start_component(cluster=info.name, kind="scheduler", name="scheduler-1",
+                              access=access, time_scale=scale)]
+    if nodes_per_actor == 1:
+        starts += [start_component(cluster=info.name, kind="node",
+                                   name=node_actor_name(cfg["name"]), access=access,
+                                   time_scale=scale, options={"node": cfg}, seed=i)
+                   for i, cfg in enumerate(nodes)]
+    else:
+        pools = [nodes[i:i + nodes_per_actor] for i in range(0, len(nodes), nodes_per_actor)]
+        starts += [start_component(cluster=info.name, kind="node-pool",
+                                   name=f"node-pool-{i + 1}", access=access,
+                                   time_scale=scale, options={"nodes": pool}, seed=i)
+                   for i, pool in enumerate(pools)]
+    results = await asyncio.gather(*starts, return_exceptions=True)
+    info.component_handles = [r for r in results if not isinstance(r, BaseException)]
+    failed = [r for r in results if isinstance(r, BaseException)]
+    if failed:
+        raise BootstrapError(f"a cluster component failed to start: {failed[0]}")
+    if nodes:
+        await _wait_nodes_registered(access, len(nodes))
+
+
+async def _wait_nodes_registered(access: ApiAccess, count: int,
+                                 timeout: float = READY_TIMEOUT) -> None:
+    client = access.client(user_agent="kubemu-bootstrap")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    try:
+        while True:
+            listed = await client.list("v1", "Node")
+            if len(listed.get("items") or ()) >= count:
+                return
+            if loop.time() > deadline:
+                raise BootstrapError(f"only {len(listed.get('items') or ())} of {count} "
+                                     f"nodes registered within {timeout:.0f}s")
+            await asyncio.sleep(0.2)
+    finally:
+        await client.close()
 
 
 def port_in_use(host: str, port: int) -> bool:

@@ -89,15 +89,39 @@ _NAME_HELP = "Cluster name (its files live in $KUBEMU_HOME/<name>, default ~/.ku
               help="Address the API server listens on.")
 @click.option("--address", default=None,
               help="Ray cluster to join (e.g. auto); default: start a local Ray.")
+@click.option("--nodes", type=click.IntRange(0, 1000), default=3, show_default=True,
+              help="Emulated nodes (one actor each).")
+@click.option("--zones", type=click.IntRange(1, 26), default=3, show_default=True,
+              help="Zones the nodes are spread over (zone-a, zone-b, ...).")
+@click.option("--node-cpu", default="4", show_default=True, help="CPU capacity of each node.")
+@click.option("--node-memory", default="8Gi", show_default=True,
+              help="Memory capacity of each node.")
+@click.option("--max-pods", type=click.IntRange(1, 10_000), default=110, show_default=True,
+              help="Pod capacity of each node.")
+@click.option("--nodes-per-actor", type=click.IntRange(1, 1000), default=1,
+              show_default=True, help="Emulated nodes hosted by one actor (node pools).")
+@click.option("--time-scale", type=click.FloatRange(min=0.001), default=1.0,
+              show_default=True,
+              help="Run Kubernetes durations (leases, backoffs, grace periods) this many "
+                   "times faster.")
 def up(name: str, store_replicas: str, apiservers: int, api_port: int, bind: str,
-       address: str | None) -> None:
+       address: str | None, nodes: int, zones: int, node_cpu: str, node_memory: str,
+       max_pods: int, nodes_per_actor: int, time_scale: float) -> None:
     """Start a cluster and serve it in the foreground until Ctrl-C or `kubemu down`."""
     from kubemu.actors.bootstrap import BootstrapError
+    from kubemu.cluster.api.quantity import parse_quantity
 
+    for flag, value in (("--node-cpu", node_cpu), ("--node-memory", node_memory)):
+        try:
+            parse_quantity(value)
+        except (ValueError, ArithmeticError):
+            _fail(f"{flag}: {value!r} is not a quantity (e.g. 4, 500m, 8Gi)")
     try:
         asyncio.run(_serve(name=name, store_replicas=int(store_replicas),
                            apiservers=apiservers, host=bind, api_port=api_port,
-                           ray_address=address))
+                           ray_address=address, nodes=nodes, zones=zones, node_cpu=node_cpu,
+                           node_memory=node_memory, max_pods=max_pods,
+                           nodes_per_actor=nodes_per_actor, time_scale=time_scale))
     except BootstrapError as exc:
         _fail(str(exc))
     except Exception as exc:  # noqa: BLE001 - a component failed to start: say which, briefly
@@ -168,7 +192,10 @@ def _print_up(info: Any) -> None:
     """The summary: plain aligned lines, never wrapped or cut (paths must stay copyable)."""
     stop = "kubemu down" + ("" if info.name == "kubemu" else f" --name {info.name}")
     console.print(f'[green]cluster "{info.name}" is up[/green] (pid {info.pid})')
-    for label, value in (("API server", info.server), ("kubeconfig", str(info.kubeconfig)),
+    nodes = f"{info.nodes}" + (f" (time scale {info.time_scale:g}x)"
+                                if info.time_scale != 1 else "")
+    for label, value in (("API server", info.server), ("nodes", nodes),
+                         ("kubeconfig", str(info.kubeconfig)),
                          ("use it", f"export KUBECONFIG={info.kubeconfig}"),
                          ("stop it", f"{stop}   (or Ctrl-C here)")):
         console.print(f"  [bold]{label:<11}[/bold]", end="")

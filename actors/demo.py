@@ -1,5 +1,5 @@
 """The short demo behind `kubemu demo`: a local cluster whose store loses its leader, and nothing
-a client was told is lost.
+a client was told is lost, while its Deployment's pods run on emulated nodes.
 
 It starts a cluster on local Ray (a Raft-replicated store and an API server over HTTPS, as
 `kubemu up` does, on a free port and in a private directory), creates a Namespace, a
@@ -39,10 +39,11 @@ async def run_store_demo(console: Console, *, replicas: int, writes: int, data_d
     ray.init(namespace=namespace(_CLUSTER), include_dashboard=False,
              log_to_driver=False, configure_logging=False)
     try:
-        console.print(f"starting a cluster: {replicas}-replica store and an API server "
-                      f"on local Ray (data in {data_dir})")
+        console.print(f"starting a cluster: {replicas}-replica store, an API server, the "
+                      f"scheduler, the controller manager and 3 nodes in 3 zones on local Ray "
+                      f"(data in {data_dir})")
         info = await up(name=_CLUSTER, store_replicas=replicas, api_port=_free_port(),
-                        home=data_dir, data_dir=Path(data_dir) / "store")
+                        home=data_dir, data_dir=Path(data_dir) / "store", nodes=3, zones=3)
         try:
             return await _demo(console, info, writes=writes)
         finally:
@@ -79,7 +80,7 @@ async def _demo(console: Console, info: ClusterInfo, *, writes: int) -> bool:
         await _create(client, acked, writes + 1, 2 * writes)
         new_leader = await store.leader()
 
-        current = {c["metadata"]["name"]: c["data"]["value"]
+        current = {c["metadata"]["name"]: (c.get("data") or {}).get("value")
                    async for c in client.list_all("v1", "ConfigMap", namespace=_NS)}
         missing = [name for name, value in acked.items() if current.get(name) != value]
         await _wait_for(lambda: len(seen) >= len(acked), seconds=30)
@@ -88,6 +89,8 @@ async def _demo(console: Console, info: ClusterInfo, *, writes: int) -> bool:
         names = [e["object"]["metadata"]["name"] for e in seen]
         in_order = (revisions == sorted(set(revisions)) and len(seen) == len(acked)
                     and set(names) == set(acked))
+
+        available = await _deployment_available(client, replicas=3, seconds=60)
 
         table = Table(title="kubemu demo")
         table.add_column("check")
@@ -98,9 +101,10 @@ async def _demo(console: Console, info: ClusterInfo, *, writes: int) -> bool:
         table.add_row("leader kill -> next committed write", f"{failover * 1000:.0f} ms")
         table.add_row("watch events (in order, no gaps)",
                       f"{len(seen)} ({'yes' if in_order else 'NO'})")
+        table.add_row("Deployment web available replicas", f"{available}/3")
         console.print(table)
         _show_kubectl(console, info)
-        ok = not missing and in_order
+        ok = not missing and in_order and available == 3
         console.print("[green]ok[/green]" if ok else "[red]FAILED[/red]")
         return ok
     finally:
@@ -123,7 +127,8 @@ async def _create(client: ApiClient, acked: dict[str, str], lo: int, hi: int) ->
 async def _follow(client: ApiClient, resource_version: str, seen: list[dict]) -> None:
     async for event in client.watch("v1", "ConfigMap", namespace=_NS,
                                     resource_version=resource_version):
-        if event["type"] == "ADDED":
+        if event["type"] == "ADDED" and event["object"]["metadata"]["name"].startswith(
+                "setting-"):  # not kube-root-ca.crt, which every namespace gets
             seen.append(event)
 
 
@@ -131,9 +136,9 @@ def _show_kubectl(console: Console, info: ClusterInfo) -> None:
     if shutil.which("kubectl") is None:
         return
     done = subprocess.run(["kubectl", "--kubeconfig", str(info.kubeconfig), "get",
-                           "deploy,svc", "-n", _NS], capture_output=True, text=True,
-                          timeout=60)
-    console.print(f"$ kubectl get deploy,svc -n {_NS}")
+                           "deploy,svc,pods", "-n", _NS, "-o", "wide"],
+                          capture_output=True, text=True, timeout=60)
+    console.print(f"$ kubectl get deploy,svc,pods -n {_NS} -o wide")
     console.print(done.stdout.rstrip() or done.stderr.rstrip(), markup=False)
 
 
@@ -156,6 +161,18 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+async def _deployment_available(client: ApiClient, *, replicas: int, seconds: float) -> int:
+    """The web Deployment's available replicas once they reach `replicas` (or at the
+    deadline)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        dep = await client.get("apps/v1", "Deployment", "web", namespace=_NS)
+        available = (dep.get("status") or {}).get("availableReplicas", 0)
+        if available >= replicas or time.monotonic() > deadline:
+            return available
+        await asyncio.sleep(0.2)
 
 
 async def _wait_for(predicate, *, seconds: float) -> None:

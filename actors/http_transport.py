@@ -32,10 +32,14 @@ class HttpTransport:
     """`Transport` over HTTP(S) to `base_url` (e.g. `http://127.0.0.1:6443`)."""
 
     def __init__(self, base_url: str, *, token: str | None = None, ca: str | None = None,
-                 timeout: float = 30.0) -> None:
+                 ca_data: bytes | str | None = None, timeout: float = 30.0) -> None:
+        """`ca` is a CA file, `ca_data` the CA's PEM itself (what actors receive)."""
         self.base_url = base_url.rstrip("/")
         self._token = token
-        self._ssl: ssl.SSLContext | None = ssl.create_default_context(cafile=ca) if ca else None
+        self._ssl: ssl.SSLContext | None = None
+        if ca or ca_data:
+            pem = ca_data.decode() if isinstance(ca_data, bytes) else ca_data
+            self._ssl = ssl.create_default_context(cafile=ca, cadata=pem)
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -7,9 +7,7 @@ Every e2e test that needs Ray asks for `ray_session`; tests isolate themselves b
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
-import secrets
 import socket
 import subprocess
 import uuid
@@ -18,7 +16,6 @@ from dataclasses import dataclass
 
 import pytest
 import ray
-import yaml
 
 
 @pytest.fixture(scope="session")
@@ -38,13 +35,14 @@ def ray_session() -> Iterator[None]:
 
 @dataclass
 class ApiCluster:
-    """A store and two API servers on the session's Ray, with a kubeconfig for clients."""
+    """A whole cluster on the session's Ray, with a kubeconfig for clients."""
 
     name: str
     server: str
     token: str
     kubeconfig: str
     ca_file: str
+    info: object = None  # bootstrap.ClusterInfo
 
     def kubectl(self, *args: str, input: str | None = None, timeout: float = 60,
                 check: bool = True) -> subprocess.CompletedProcess:
@@ -56,44 +54,36 @@ class ApiCluster:
                         f"{proc.stderr.strip()}")
         return proc
 
+    def client(self):
+        """A fresh ApiClient over HTTPS (use it inside one asyncio.run)."""
+        from kubemu.actors.http_transport import HttpTransport
+        from kubemu.cluster.client import ApiClient
+
+        return ApiClient(HttpTransport(self.server, token=self.token, ca=self.ca_file))
+
+
+NODES, ZONES, TIME_SCALE = 6, 3, 10.0
+
 
 @pytest.fixture(scope="session")
 def api_cluster(ray_session, tmp_path_factory) -> Iterator[ApiCluster]:
-    """One API-server cluster for every e2e test that needs one (two API servers sharing a
-    port over a 3-replica store)."""
-    from kubemu.actors.apiserver import start_apiservers, stop_apiservers
-    from kubemu.actors.certs import make_serving_certs
-    from kubemu.actors.store_replica import start_store, stop_store
+    """One cluster for every e2e test that needs one: a 3-replica store, two API servers
+    sharing a port, the controller manager, the scheduler and 6 nodes in 3 zones, with
+    Kubernetes time running 10x faster (grace periods, backoffs, leases)."""
+    from kubemu.actors import bootstrap
 
-    name = f"api-{uuid.uuid4().hex[:6]}"
-    home = tmp_path_factory.mktemp("api-cluster")
-    port = free_port()
-    token = secrets.token_urlsafe(24)
-    certs = make_serving_certs(cluster=name, hosts=["127.0.0.1"])
-
-    async def start() -> list:
-        await start_store(cluster=name, replicas=3, data_dir=str(home / "store"))
-        return await start_apiservers(cluster=name, store_replicas=3, count=2, port=port,
-                                      token=token, certs=certs)
-
-    handles = asyncio.run(start())
-    server = f"https://127.0.0.1:{port}"
-    kubeconfig = home / "kubeconfig"
+    name = f"e2e-{uuid.uuid4().hex[:6]}"
+    home = tmp_path_factory.mktemp("e2e-cluster")
+    info = asyncio.run(bootstrap.up(name=name, home=home, api_port=free_port(),
+                                    apiservers=2, nodes=NODES, zones=ZONES,
+                                    time_scale=TIME_SCALE))
     ca_file = home / "ca.crt"
-    ca_file.write_bytes(certs.ca_pem)
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "e2e",
-        "clusters": [{"name": "e2e", "cluster": {
-            "server": server,
-            "certificate-authority-data": base64.b64encode(certs.ca_pem).decode()}}],
-        "users": [{"name": "e2e", "user": {"token": token}}],
-        "contexts": [{"name": "e2e", "context": {"cluster": "e2e", "user": "e2e"}}]}))
+    ca_file.write_bytes(info.ca_pem)
     try:
-        yield ApiCluster(name=name, server=server, token=token, kubeconfig=str(kubeconfig),
-                         ca_file=str(ca_file))
+        yield ApiCluster(name=name, server=info.server, token=info.token,
+                         kubeconfig=str(info.kubeconfig), ca_file=str(ca_file), info=info)
     finally:
-        asyncio.run(stop_apiservers(handles))
-        stop_store(cluster=name, replicas=3)
+        asyncio.run(bootstrap.down(info))
 
 
 def free_port() -> int:

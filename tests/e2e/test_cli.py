@@ -29,4 +29,5 @@ def test_demo_survives_a_leader_kill_and_loses_nothing(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert re.search(r"missing or wrong after failover\s*│\s*0\s*│", done.stdout)
     assert re.search(r"watch events \(in order, no gaps\)\s*│\s*120 \(yes\)", done.stdout)
+    assert re.search(r"Deployment web available replicas\s*│\s*3/3", done.stdout)
     assert list(tmp_path.glob("store/store-*")), "replicas keep their WAL in --data-dir"

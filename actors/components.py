@@ -1,0 +1,129 @@
+"""Component actors: the scheduler, the controller manager and each emulated node on Ray.
+
+One actor class hosts any one component (`kind`: "scheduler", "controller-manager", "node",
+or "node-pool": several nodes in one actor, for larger clusters):
+it builds an `ApiClient` over HTTPS from its `ApiAccess`, the component from the sans-I/O
+code in `cluster/` with `Timing.real(time_scale)`, and runs the component's `run()` as a task
+for the actor's life. So the scheduler on Ray is the same object the simulation runs
+in-process; only the transport and the clock differ. Actors take no CPU reservation
+(`num_cpus=0`) so a 2-core machine holds the whole cluster. A node actor that stops (or is
+killed) leaves its Node and pods exactly as they were: to the control plane it is a dead
+node, which is the point.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+from typing import Any
+
+import ray
+
+from kubemu.actors.access import ApiAccess
+from kubemu.actors.runtime import namespace
+from kubemu.cluster.controllers.manager import ControllerManager
+from kubemu.cluster.node.config import NodeConfig
+from kubemu.cluster.node.kubelet import Kubelet
+from kubemu.cluster.node.pool import NodePool
+from kubemu.cluster.scheduler.scheduler import Scheduler
+from kubemu.cluster.timing import Timing
+
+__all__ = ["ComponentActor", "start_component", "stop_components", "node_actor_name"]
+
+log = logging.getLogger(__name__)
+
+
+def node_actor_name(node: str) -> str:
+    return f"kubelet-{node}"
+
+
+@ray.remote(num_cpus=0, max_restarts=0, max_concurrency=1000)
+class ComponentActor:
+    def __init__(self, *, kind: str, access: ApiAccess, time_scale: float = 1.0,
+                 options: dict | None = None, seed: int | None = None) -> None:
+        self.kind = kind
+        self.access = access
+        self.timing = Timing.real(time_scale)
+        self.options = dict(options or {})
+        self.rng = random.Random(seed)
+        self.component: Any = None
+        self.client: Any = None
+        self.task: asyncio.Task | None = None
+
+    async def start(self) -> dict:
+        if self.component is None:
+            self.client = client = self.access.client(user_agent=f"kubemu-{self.kind}")
+            self.component = self._build(client)
+            self.task = asyncio.get_running_loop().create_task(self.component.run())
+        return {"kind": self.kind, "pid": os.getpid(), "host": socket.gethostname()}
+
+    async def ping(self) -> dict:
+        running = self.task is not None and not self.task.done()
+        return {"kind": self.kind, "running": running, "pid": os.getpid()}
+
+    async def logs(self, namespace_: str, name: str, container: str,
+                   previous: bool = False) -> list[str]:
+        if self.kind not in ("node", "node-pool") or self.component is None:
+            raise ValueError("only a node actor keeps container logs")
+        return self.component.logs(namespace_, name, container, previous=previous)
+
+    async def stop(self) -> None:
+        if self.component is not None:
+            try:
+                async with asyncio.timeout(10):
+                    await self.component.stop()
+            except (TimeoutError, Exception) as exc:  # stopping must not fail
+                log.warning("%s stop: %s", self.kind, exc)
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+        if self.client is not None:
+            await self.client.close()
+        self.component = self.task = self.client = None
+
+    def _build(self, client: Any) -> Any:
+        if self.kind == "scheduler":
+            return Scheduler(client, self.timing, rng=self.rng)
+        if self.kind == "controller-manager":
+            return ControllerManager(client, self.timing, rng=self.rng,
+                                     ca_cert=self.access.ca_pem.decode())
+        if self.kind == "node":
+            config = NodeConfig(**self.options["node"])
+            if not config.ray_node:
+                config = _with_ray_node(config)
+            return Kubelet(client, self.timing, config, rng=self.rng)
+        if self.kind == "node-pool":
+            configs = [_with_ray_node(NodeConfig(**cfg)) for cfg in self.options["nodes"]]
+            return NodePool(client, self.timing, configs, rng=self.rng)
+        raise ValueError(f"unknown component kind {self.kind!r}")
+
+
+async def start_component(*, cluster: str, kind: str, name: str, access: ApiAccess,
+                          time_scale: float, options: dict | None = None,
+                          seed: int | None = None) -> Any:
+    """Start one component actor named `name` in the cluster's Ray namespace."""
+    handle = ComponentActor.options(name=name, namespace=namespace(cluster)).remote(
+        kind=kind, access=access, time_scale=time_scale, options=options, seed=seed)
+    await handle.start.remote()
+    return handle
+
+
+async def stop_components(handles: list[Any]) -> None:
+    async def one(h: Any) -> None:
+        try:
+            await asyncio.wait_for(h.stop.remote(), 15)
+        except Exception as exc:  # already dead
+            log.debug("component stop: %s", exc)
+        ray.kill(h, no_restart=True)
+
+    await asyncio.gather(*(one(h) for h in handles))
+
+
+def _with_ray_node(config: NodeConfig) -> NodeConfig:
+    import dataclasses
+    context = ray.get_runtime_context()
+    return dataclasses.replace(config, ray_node=context.get_node_id()[:16],
+                               host=socket.gethostname())
