@@ -198,6 +198,8 @@ class StoreReplica:
             remaining = deadline - loop.time()
             if events or remaining <= 0:
                 return [event_to_dict(ev) for ev in events], revision
+            # complete through `revision` with nothing in range: never rescan that history
+            start_revision = max(start_revision, revision + 1)
             try:
                 await asyncio.wait_for(self._applied.wait(), remaining)
             except asyncio.TimeoutError:

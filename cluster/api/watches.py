@@ -6,6 +6,11 @@ the store one watch. A watcher that starts older than the ring reads the store d
 (which answers 410 once compacted); a watcher too slow to keep up is ended, as kube-apiserver
 ends one, and resumes from its last resourceVersion.
 
+Each store event is decoded once per feed (`_Change`, shared read-only by every watcher), and
+a watcher whose field selector pins an indexed field -- a kubelet's `spec.nodeName=<node>`
+Pod watch, as upstream's cacher triggers -- is handed only the events whose old or new object
+carries that value, so a hundred kubelets cost one decode per pod write, not a hundred.
+
 `watch_events` turns store events into API events the way the watch cache does: a put is ADDED
 (created) or MODIFIED, a delete is DELETED carrying the last state at the delete's revision,
 and with selectors an object that starts (stops) matching is ADDED (DELETED). resourceVersion
@@ -37,6 +42,55 @@ _QUEUE = 20_000
 _END = object()
 
 
+# Fields a watch's field selector may pin for routing (upstream's cacher IndexedTrigger).
+TRIGGER_FIELDS = {("", "pods"): "spec.nodeName"}
+
+
+class _Change:
+    """One store event, its objects decoded at most once and shared (never mutate them)."""
+
+    __slots__ = ("raw", "_obj", "_prev", "_deleted")
+
+    def __init__(self, raw: dict) -> None:
+        self.raw = raw
+        self._obj: dict | None = None
+        self._prev: dict | None = None
+        self._deleted: dict | None = None
+
+    @property
+    def key(self) -> str:
+        return self.raw["kv"]["key"]
+
+    @property
+    def revision(self) -> int:
+        return self.raw["kv"]["mod_revision"]
+
+    @property
+    def obj(self) -> dict:
+        if self._obj is None:
+            self._obj = decode(self.raw["kv"])
+        return self._obj
+
+    @property
+    def prev(self) -> dict | None:
+        if self._prev is None and self.raw.get("prev_kv") is not None:
+            self._prev = decode(self.raw["prev_kv"])
+        return self._prev
+
+    @property
+    def deleted(self) -> dict | None:
+        """The last state, stamped with the delete's revision (a DELETED event's object)."""
+        if self._deleted is None and self.prev is not None:
+            prev = self.prev
+            self._deleted = {**prev, "metadata": {**prev["metadata"],
+                                                  "resourceVersion": str(self.revision)}}
+        return self._deleted
+
+    def trigger_values(self, field: str) -> set[str]:
+        objs = [self.prev] if self.raw["type"] == "DELETE" else [self.obj, self.prev]
+        return {_field_value(o, field) for o in objs if o is not None}
+
+
 class _Feed:
     """One store watch over a resource and the queues it feeds."""
 
@@ -46,7 +100,9 @@ class _Feed:
         self.ring: collections.deque = collections.deque(maxlen=_RING)
         self.floor = 0  # every event with revision >= floor is in the ring
         self.through = 0
-        self.queues: set[asyncio.Queue] = set()
+        self.queues: set[asyncio.Queue] = set()  # every event
+        self.trigger_field = TRIGGER_FIELDS.get((res.group, res.plural))
+        self.triggered: dict[str, set[asyncio.Queue]] = {}  # field value -> its queues
         self.task: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -66,36 +122,64 @@ class _Feed:
                     marker = ("progress", self.through)
                     self._publish(marker)
                     continue
-                revision = event["kv"]["mod_revision"]
+                change = _Change(event)
+                revision = change.revision
                 if len(self.ring) == self.ring.maxlen:
                     self.floor = self.ring[0][0] + 1
-                self.ring.append((revision, event))
+                self.ring.append((revision, change))
                 self.through = max(self.through, revision - 1)
-                self._publish(("event", event))
+                self._publish(("event", change))
         except Exception as exc:  # the store client retries; anything left ends the feed
             log.warning("watch feed for %s ended: %s", self.res.group_resource, exc)
         finally:
-            for q in list(self.queues):
+            for q in self._all_queues():
                 _offer(q, _END)
             self.queues.clear()
+            self.triggered.clear()
             self.task = None
 
     def _publish(self, item: tuple) -> None:
-        for q in list(self.queues):
+        if item[0] == "progress" or not self.triggered:
+            targets = self._all_queues() if item[0] == "progress" else list(self.queues)
+        else:
+            targets = list(self.queues)
+            for value in item[1].trigger_values(self.trigger_field):
+                targets.extend(self.triggered.get(value, ()))
+        for q in targets:
             if not _offer(q, item):
-                self.queues.discard(q)  # too slow: ended; it resumes from its last RV
+                self.unsubscribe(q)  # too slow: ended; it resumes from its last RV
 
-    def subscribe(self, start: int) -> asyncio.Queue | None:
-        """A queue of everything from revision `start` on, or None when the ring does not
+    def _all_queues(self) -> list[asyncio.Queue]:
+        out = list(self.queues)
+        for queues in self.triggered.values():
+            out.extend(queues)
+        return out
+
+    def subscribe(self, start: int, trigger: str | None = None) -> asyncio.Queue | None:
+        """A queue of everything from revision `start` on (only events whose objects carry
+        `trigger` in the feed's trigger field, when given), or None when the ring does not
         reach back that far."""
         if self.task is None or start < self.floor:
             return None
+        if trigger is not None and self.trigger_field is None:
+            trigger = None
         q: asyncio.Queue = asyncio.Queue(maxsize=_QUEUE)
-        for revision, event in self.ring:
-            if revision >= start:
-                q.put_nowait(("event", event))
-        self.queues.add(q)
+        for revision, change in self.ring:
+            if revision >= start and (trigger is None or trigger in change.trigger_values(
+                    self.trigger_field)):
+                q.put_nowait(("event", change))
+        if trigger is None:
+            self.queues.add(q)
+        else:
+            self.triggered.setdefault(trigger, set()).add(q)
         return q
+
+    def unsubscribe(self, q: asyncio.Queue) -> None:
+        self.queues.discard(q)
+        for value, queues in list(self.triggered.items()):
+            queues.discard(q)
+            if not queues:
+                del self.triggered[value]
 
 
 def _offer(q: asyncio.Queue, item: Any) -> bool:
@@ -119,25 +203,56 @@ class WatchHub:
 
     async def stream(self, res: Resource, start: int) -> AsyncIterator[tuple]:
         """("event", store event) and ("progress", revision) items from revision `start`."""
+        async for kind, payload in self.changes(res, start):
+            yield (kind, payload.raw if kind == "event" else payload)
+
+    async def changes(self, res: Resource, start: int, *, trigger: str | None = None,
+                      deadline: float | None = None) -> AsyncIterator[tuple]:
+        """("event", _Change) and ("progress", revision) items from revision `start` until
+        the loop time `deadline`; with `trigger`, at least the events whose objects carry it
+        in the resource's trigger field (and possibly others: callers still filter)."""
         feed = await self._feed(res)
-        q = feed.subscribe(start)
+        q = feed.subscribe(start, trigger)
         if q is None:
-            prefix = res.prefix()
-            async for event in self.store.watch(prefix, prefix_end(prefix),
-                                                start_revision=start, progress=True):
-                if event.get("type") == "PROGRESS":
-                    yield ("progress", event["revision"])
-                else:
-                    yield ("event", event)
+            async for item in self._from_store(res, start, deadline):
+                yield item
             return
+        loop = asyncio.get_running_loop()
+        # the deadline ends the stream through the queue: no timer per item
+        timer = loop.call_at(deadline, _offer, q, _END) if deadline is not None else None
         try:
             while True:
-                item = await q.get()
+                try:
+                    item = q.get_nowait()
+                except asyncio.QueueEmpty:
+                    item = await q.get()
                 if item is _END:
                     return
                 yield item
         finally:
-            feed.queues.discard(q)
+            if timer is not None:
+                timer.cancel()
+            feed.unsubscribe(q)
+
+    async def _from_store(self, res: Resource, start: int, deadline: float | None
+                          ) -> AsyncIterator[tuple]:
+        """A watcher older than the ring reads the store itself."""
+        prefix = res.prefix()
+        events = self.store.watch(prefix, prefix_end(prefix), start_revision=start,
+                                  progress=True).__aiter__()
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        event = await events.__anext__()
+                except (StopAsyncIteration, TimeoutError):
+                    return
+                if event.get("type") == "PROGRESS":
+                    yield ("progress", event["revision"])
+                else:
+                    yield ("event", _Change(event))
+        finally:
+            await events.aclose()
 
     async def _feed(self, res: Resource) -> _Feed:
         key = (res.group, res.plural)
@@ -188,18 +303,15 @@ async def watch_events(hub: WatchHub, res: Resource, namespace: str, query: List
     prefix = res.prefix(namespace)
     seen = start - 1
     last_bookmark = loop.time()
-    stream = hub.stream(res, start).__aiter__()
+    stream = hub.changes(res, start, trigger=_trigger(res, query),
+                         deadline=deadline).__aiter__()
     try:
         if rv not in ("", "0"):
             await _check_history(hub.store, start)
         while True:
-            remaining = None if deadline is None else deadline - loop.time()
-            if remaining is not None and remaining <= 0:
-                return
             try:
-                async with asyncio.timeout(remaining):
-                    item = await stream.__anext__()
-            except (StopAsyncIteration, TimeoutError):
+                item = await stream.__anext__()
+            except StopAsyncIteration:
                 return
             kind, payload = item
             if kind == "progress":
@@ -208,10 +320,10 @@ async def watch_events(hub: WatchHub, res: Resource, namespace: str, query: List
                     last_bookmark = loop.time()
                     yield _bookmark(res, seen)
                 continue
-            if not payload["kv"]["key"].startswith(prefix):
+            if not payload.key.startswith(prefix):
                 continue
             event = _api_event(payload, labels, fields)
-            seen = max(seen, payload["kv"]["mod_revision"])
+            seen = max(seen, payload.revision)
             if event is not None:
                 yield event
     except CompactedError as exc:
@@ -234,19 +346,37 @@ async def _check_history(store: Any, start: int) -> None:
                              "revision": start})
 
 
-def _api_event(event: dict, labels: Any, fields: Any) -> dict | None:
-    kv, prev = event["kv"], event.get("prev_kv")
-    if event["type"] == "DELETE":
-        if prev is None:
+def _trigger(res: Resource, query: ListQuery) -> str | None:
+    """The value a field selector pins in the resource's trigger field (`spec.nodeName=n1`
+    on pods), if that is all it says."""
+    field = TRIGGER_FIELDS.get((res.group, res.plural))
+    selector = (query.field_selector or "").strip()
+    if field is None or not selector or "," in selector or "!" in selector:
+        return None
+    name, sep, value = selector.partition("==") if "==" in selector else \
+        selector.partition("=")
+    return value.strip() if sep and name.strip() == field else None
+
+
+def _field_value(obj: dict, field: str) -> str:
+    value: Any = obj
+    for part in field.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value if isinstance(value, str) else ""
+
+
+def _api_event(change: _Change, labels: Any, fields: Any) -> dict | None:
+    if change.raw["type"] == "DELETE":
+        obj = change.deleted
+        if obj is None:
             return None
-        obj = decode(prev)
-        obj["metadata"]["resourceVersion"] = str(kv["mod_revision"])
         return {"type": "DELETED", "object": obj} if _matches(obj, labels, fields) else None
-    obj = decode(kv)
+    obj = change.obj
     now = _matches(obj, labels, fields)
+    prev = change.prev
     if prev is None:
         return {"type": "ADDED", "object": obj} if now else None
-    before = _matches(decode(prev), labels, fields)
+    before = _matches(prev, labels, fields)
     if now and before:
         return {"type": "MODIFIED", "object": obj}
     if now:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from .manifests import configmap
@@ -187,3 +189,34 @@ async def test_bookmarks_carry_the_revision_a_quiet_watch_has_seen(api, monkeypa
     assert int(event["object"]["metadata"]["resourceVersion"]) >= \
         int(secret["metadata"]["resourceVersion"])
     await resp.stream.aclose()
+
+
+async def test_a_node_name_watch_sees_its_pods_bind_change_and_leave(api):
+    """The kubelet's watch (fieldSelector spec.nodeName=<node>) is routed by node: it sees
+    exactly the pods bound to its node, from binding to deletion, and nothing else."""
+    pods = "/api/v1/namespaces/default/pods"
+    listed = await api.json("GET", pods)
+    mark = listed["metadata"]["resourceVersion"]
+    # opened before the writes: served from the hub's feed, where routing by node happens
+    routed = asyncio.create_task(api.events("/api/v1/pods", {
+        "resourceVersion": mark, "fieldSelector": "spec.nodeName=n1", "timeoutSeconds": "5"},
+        count=3))
+    await asyncio.sleep(0)
+    for name in ("p1", "p2"):
+        await api.json("POST", pods, {"metadata": {"name": name}, "spec": {
+            "containers": [{"name": "c", "image": "nginx"}]}}, expect=201)
+    for name, node in (("p1", "n1"), ("p2", "n2")):
+        await api.json("POST", f"{pods}/{name}/binding", {
+            "metadata": {"name": name}, "target": {"kind": "Node", "name": node}}, expect=201)
+    await api.json("PATCH", f"{pods}/p1/status", {"status": {"phase": "Running"}},
+                   headers={"content-type": "application/merge-patch+json"})
+    await api.json("DELETE", f"{pods}/p2", {"gracePeriodSeconds": 0})
+    await api.json("DELETE", f"{pods}/p1", {"gracePeriodSeconds": 0})
+    for events in (await routed, await api.events("/api/v1/pods", {
+            "resourceVersion": mark, "fieldSelector": "spec.nodeName=n1", "timeoutSeconds": "5"},
+        count=3)):
+        assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [
+            ("ADDED", "p1"), ("MODIFIED", "p1"), ("DELETED", "p1")]
+        assert events[1]["object"]["status"]["phase"] == "Running"
+    everything = await api.events("/api/v1/pods", {"resourceVersion": mark}, count=7)
+    assert [e["type"] for e in everything].count("DELETED") == 2
