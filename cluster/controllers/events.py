@@ -7,7 +7,10 @@ cluster-scoped objects, as upstream). Repeats are aggregated as upstream's corre
 the same (object uid, type, reason, message) seen again patches the existing Event's `count`
 and `lastTimestamp` instead of creating another. The queue is bounded; when it is full new
 Events are dropped (Events are best effort upstream too), and a failed write is logged and
-dropped. Names are `<object name>.<16 hex digits>` like upstream's.
+dropped. Names are `<object name>.<16 hex digits>` like upstream's. `for_component(name)` gives a
+recorder sharing this one's queue and writer under another source component, so every
+controller in the controller manager signs its Events as upstream's do
+("deployment-controller", "node-controller").
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from kubemu.cluster.api.errors import ApiError
 from kubemu.cluster.api.objects import rfc3339
 from kubemu.cluster.timing import Timing
 
-__all__ = ["EventRecorder", "NORMAL", "WARNING"]
+__all__ = ["EventRecorder", "ComponentRecorder", "NORMAL", "WARNING"]
 
 NORMAL = "Normal"
 WARNING = "Warning"
@@ -38,12 +41,16 @@ class EventRecorder:
         self.component = component
         self.host = host
         self.dropped = 0
-        self._queue: asyncio.Queue[tuple[dict, float]] = asyncio.Queue(_QUEUE_LIMIT)
+        self._queue: asyncio.Queue[tuple[dict, float, str]] = asyncio.Queue(_QUEUE_LIMIT)
         self._seen: OrderedDict[tuple, tuple[str, str, int]] = OrderedDict()
         self._serial = 0
 
+    def for_component(self, component: str) -> ComponentRecorder:
+        """A recorder writing through this one, with `component` as the Event source."""
+        return ComponentRecorder(self, component)
+
     def record(self, obj: dict, type_: str, reason: str, message: str, *,
-               field_path: str | None = None) -> None:
+               field_path: str | None = None, component: str | None = None) -> None:
         """Queue an Event about `obj` (type "Normal" or "Warning")."""
         involved = _reference(obj)
         if field_path:
@@ -51,16 +58,16 @@ class EventRecorder:
         event = {"involvedObject": involved, "type": type_, "reason": reason,
                  "message": message}
         try:
-            self._queue.put_nowait((event, self.timing.wall()))
+            self._queue.put_nowait((event, self.timing.wall(), component or self.component))
         except asyncio.QueueFull:
             self.dropped += 1
 
     async def run(self) -> None:
         """Write queued Events until cancelled."""
         while True:
-            event, when = await self._queue.get()
+            event, when, component = await self._queue.get()
             try:
-                await self._write(event, when)
+                await self._write(event, when, component)
             except ApiError as exc:
                 log.debug("event %s dropped: %s", event["reason"], exc)
             except Exception:  # an Event is never worth crashing a component
@@ -69,17 +76,17 @@ class EventRecorder:
     async def flush(self) -> None:
         """Write everything queued so far (for orderly shutdown and tests)."""
         while not self._queue.empty():
-            event, when = self._queue.get_nowait()
+            event, when, component = self._queue.get_nowait()
             try:
-                await self._write(event, when)
+                await self._write(event, when, component)
             except ApiError:
                 pass
 
-    async def _write(self, event: dict, when: float) -> None:
+    async def _write(self, event: dict, when: float, component: str) -> None:
         involved = event["involvedObject"]
         namespace = involved.get("namespace") or "default"
-        key = (involved.get("uid"), involved.get("fieldPath"), event["type"], event["reason"],
-               event["message"])
+        key = (component, involved.get("uid"), involved.get("fieldPath"), event["type"],
+               event["reason"], event["message"])
         stamp = rfc3339(when)
         seen = self._seen.get(key)
         if seen is not None:
@@ -96,10 +103,10 @@ class EventRecorder:
         name = f"{involved.get('name') or 'event'}.{int(when * 1e9) + self._serial:016x}"
         body = {"apiVersion": "v1", "kind": "Event",
                 "metadata": {"name": name, "namespace": namespace},
-                **event, "source": {"component": self.component,
+                **event, "source": {"component": component,
                                     **({"host": self.host} if self.host else {})},
                 "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
-                "reportingComponent": self.component, "reportingInstance": self.host}
+                "reportingComponent": component, "reportingInstance": self.host}
         await self.client.create(body, namespace=namespace)
         self._remember(key, (name, namespace, 1))
 
@@ -108,6 +115,19 @@ class EventRecorder:
         self._seen.move_to_end(key)
         while len(self._seen) > _REMEMBERED:
             self._seen.popitem(last=False)
+
+
+class ComponentRecorder:
+    """An EventRecorder's view under another source component."""
+
+    def __init__(self, recorder: EventRecorder, component: str) -> None:
+        self.recorder = recorder
+        self.component = component
+
+    def record(self, obj: dict, type_: str, reason: str, message: str, *,
+               field_path: str | None = None) -> None:
+        self.recorder.record(obj, type_, reason, message, field_path=field_path,
+                             component=self.component)
 
 
 def _reference(obj: dict) -> dict:

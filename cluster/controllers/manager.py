@@ -52,6 +52,16 @@ CONTROLLERS: dict[str, Builder] = {
 }
 
 
+# The source component each controller signs its Events with, as upstream.
+EVENT_SOURCES = {
+    "replicaset": "replicaset-controller", "deployment": "deployment-controller",
+    "garbagecollector": "garbage-collector-controller",
+    "namespace": "namespace-controller", "serviceaccount": "service-account-controller",
+    "nodelifecycle": "node-controller", "taint-eviction-controller": "taint-eviction-controller",
+    "nodeipam": "cidrAllocator", "podgc": "pod-garbage-collector",
+}
+
+
 class ControllerManager:
     def __init__(self, client: Any, timing: Timing, *, controllers: list[str] | None = None,
                  ca_cert: str | None = None, rng: random.Random | None = None) -> None:
@@ -65,9 +75,9 @@ class ControllerManager:
         self.factory = InformerFactory(client, timing)
         self.recorder = EventRecorder(client, timing, component="controller-manager")
         options = {"ca_cert": ca_cert}
-        self.controllers = {name: CONTROLLERS[name](client, timing, self.factory,
-                                                    self.recorder, options)
-                            for name in names}
+        self.controllers = {name: CONTROLLERS[name](
+            client, timing, self.factory, self.recorder.for_component(EVENT_SOURCES[name]),
+            options) for name in names}
         self._tasks: list[asyncio.Task] = []
         self._stopping = False
 

@@ -40,3 +40,29 @@ def test_events_are_written_and_repeats_counted() -> None:
             task.cancel()
 
     vtime.run(main)
+
+
+def test_a_component_view_signs_events_with_its_own_source() -> None:
+    async def main() -> None:
+        async with api() as kube:
+            cm = await kube.client.create({"apiVersion": "v1", "kind": "ConfigMap",
+                                           "metadata": {"name": "c", "namespace": "default"}})
+            rec = EventRecorder(kube.client, kube.timing, component="controller-manager")
+            task = asyncio.create_task(rec.run())
+            rec.for_component("deployment-controller").record(cm, NORMAL, "Seen", "seen")
+            rec.for_component("replicaset-controller").record(cm, NORMAL, "Seen", "seen")
+
+            async def sources() -> list[str]:
+                items = (await kube.client.list("v1", "Event", namespace="default"))["items"]
+                return sorted(e["source"]["component"] for e in items)
+
+            got = await eventually(lambda: _two(sources()), what="two events")
+            assert got == ["deployment-controller", "replicaset-controller"]
+            task.cancel()
+
+    vtime.run(main)
+
+
+async def _two(pending) -> list[str] | None:
+    got = await pending
+    return got if len(got) == 2 else None
