@@ -25,6 +25,7 @@ from kubemu.cluster.controllers.nodelifecycle import NodeLifecycleController
 from kubemu.cluster.controllers.podgc import PodGCController
 from kubemu.cluster.controllers.replicaset import ReplicaSetController
 from kubemu.cluster.controllers.serviceaccount import ServiceAccountController
+from kubemu.cluster.controllers.statefulset import StatefulSetController
 from kubemu.cluster.controllers.tainteviction import TaintEvictionController
 from kubemu.cluster.timing import Timing
 
@@ -39,6 +40,7 @@ Builder = Callable[[Any, Timing, InformerFactory, EventRecorder, dict], Any]
 CONTROLLERS: dict[str, Builder] = {
     "replicaset": lambda c, t, f, r, o: ReplicaSetController(c, t, factory=f, recorder=r),
     "deployment": lambda c, t, f, r, o: DeploymentController(c, t, factory=f, recorder=r),
+    "statefulset": lambda c, t, f, r, o: StatefulSetController(c, t, factory=f, recorder=r),
     "garbagecollector": lambda c, t, f, r, o: GarbageCollector(c, t, factory=f, recorder=r),
     "namespace": lambda c, t, f, r, o: NamespaceController(c, t, factory=f, recorder=r),
     "serviceaccount": lambda c, t, f, r, o: ServiceAccountController(
@@ -55,6 +57,7 @@ CONTROLLERS: dict[str, Builder] = {
 # The source component each controller signs its Events with, as upstream.
 EVENT_SOURCES = {
     "replicaset": "replicaset-controller", "deployment": "deployment-controller",
+    "statefulset": "statefulset-controller",
     "garbagecollector": "garbage-collector-controller",
     "namespace": "namespace-controller", "serviceaccount": "service-account-controller",
     "nodelifecycle": "node-controller", "taint-eviction-controller": "taint-eviction-controller",
