@@ -20,7 +20,12 @@ from typing import Any
 import orjson
 
 from kubemu.cluster.api import defaults, deletion, validation
-from kubemu.cluster.api.admission import admit_pod_priority, service_update_fixups
+from kubemu.cluster.api.admission import (
+    admit_pod_priority,
+    admit_priority_class,
+    scheduling_gated_condition,
+    service_update_fixups,
+)
 from kubemu.cluster.api.errors import (
     AlreadyExists, BadRequest, Conflict, FieldError, Forbidden, Invalid, NotFound,
     UnsupportedMediaType,
@@ -114,6 +119,9 @@ class Handlers:
         defaults.apply_defaults(res, obj)
         if res.kind == "Pod" and not res.group:
             await admit_pod_priority(self.store, obj)
+            scheduling_gated_condition(obj)
+        elif res.kind == "PriorityClass" and res.group == "scheduling.k8s.io":
+            await admit_priority_class(self.store, obj)
         errors = validation.validate_create(res, obj)
         if errors:
             raise Invalid.of(res.kind, res.group, str(md.get("name", "")), errors)
@@ -264,6 +272,8 @@ class Handlers:
         new = self._merge_system_fields(res, old, new, subresource)
         if res.kind == "Service" and not res.group and subresource != "status":
             service_update_fixups(new, old)
+        elif res.kind == "PriorityClass" and res.group == "scheduling.k8s.io":
+            await admit_priority_class(self.store, new, old)
         defaults.apply_defaults(res, new)
         if subresource == "status":
             errors = validation.validate_status_update(res, new, old)

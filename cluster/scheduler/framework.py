@@ -14,8 +14,15 @@ plugin's Filter/Score for the cycle. A PreFilter may narrow the candidate nodes 
 `restrict_nodes`; the nodes it leaves out count as "node(s) didn't satisfy plugin(s) [X]".
 Only the first filter that rejects a node speaks for it. A failed cycle returns the upstream
 FailedScheduling message and the set of plugins that rejected the pod, which the queue matches
-against the plugins' registered `ClusterEvent`s. `schedule` never mutates the snapshot; the
-only state the Framework keeps between cycles is the rotating start index.
+against the plugins' registered `ClusterEvent`s; before that the PostFilter plugins
+(DefaultPreemption) run, and their message ends the FailedScheduling text. `schedule` never
+mutates the snapshot; the only state the Framework keeps between cycles is the rotating start
+index.
+
+Nominated pods (upstream RunFilterPluginsWithNominatedPods): given a `Nominator`, a node
+that pods of equal or higher priority are nominated to is filtered twice, once with those
+pods added (on a cloned NodeInfo and CycleState, through the PreFilter plugins' `add_pod`)
+and once without; it fits only if both pass. A pod with a nominated node tries it first.
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ from kubemu.cluster.scheduler.interface import (
     EnqueueExtensions,
     FilterPlugin,
     Plugin,
+    PostFilterPlugin,
+    PostFilterResult,
     PreFilterPlugin,
     PreScorePlugin,
     ReservePlugin,
@@ -44,12 +53,15 @@ from kubemu.cluster.scheduler.interface import (
     Status,
     restrict_nodes,
 )
-from kubemu.cluster.scheduler.nodeinfo import NodeInfo, Snapshot
+from kubemu.cluster.scheduler.nodeinfo import NodeInfo, Snapshot, pod_key
+from kubemu.cluster.scheduler.nominator import Nominator, nominated_node, pod_priority
 from kubemu.cluster.scheduler.plugins import DEFAULT_SCORE_WEIGHTS, default_plugins
+from kubemu.cluster.scheduler.preemption import DefaultPreemption
 
 __all__ = [
     "Code", "Status", "CycleState", "ClusterEvent", "Plugin", "PreFilterPlugin", "FilterPlugin",
-    "PreScorePlugin", "ScorePlugin", "ReservePlugin", "EnqueueExtensions", "Profile",
+    "PreScorePlugin", "ScorePlugin", "ReservePlugin", "EnqueueExtensions", "PostFilterPlugin",
+    "PostFilterResult", "Profile",
     "ScheduleResult", "Framework", "default_profile", "num_feasible_nodes_to_find",
     "restrict_nodes", "SUCCESS", "SKIP", "MAX_NODE_SCORE", "PREFILTER_NODES", "PREFILTER_PLUGINS",
 ]
@@ -71,10 +83,12 @@ class Profile:
 def default_profile(*, scoring_strategy: str = "LeastAllocated",
                     scheduler_name: str = "default-scheduler",
                     percentage_of_nodes_to_score: int = 0) -> Profile:
-    """Upstream's default plugin set and weights, with NodeResourcesFit's scoring strategy
-    LeastAllocated, MostAllocated or RequestedToCapacityRatio."""
+    """Upstream's default plugin set (with DefaultPreemption as the PostFilter) and weights,
+    with NodeResourcesFit's scoring strategy LeastAllocated, MostAllocated or
+    RequestedToCapacityRatio."""
     return Profile(scheduler_name=scheduler_name,
-                   plugins=default_plugins(scoring_strategy=scoring_strategy),
+                   plugins=[*default_plugins(scoring_strategy=scoring_strategy),
+                            DefaultPreemption()],
                    score_weights=dict(DEFAULT_SCORE_WEIGHTS),
                    percentage_of_nodes_to_score=percentage_of_nodes_to_score)
 
@@ -92,6 +106,7 @@ class ScheduleResult:
     rejector_plugins: set[str] = field(default_factory=set)
     diagnosis: Diagnosis = field(default_factory=Diagnosis)
     state: CycleState = field(default_factory=CycleState)
+    post_filter: PostFilterResult | None = None   # preemption's outcome, when it ran
 
 
 def num_feasible_nodes_to_find(num_all_nodes: int, percentage: int = 0) -> int:
@@ -118,6 +133,7 @@ class Framework:
         self._score = [(p, profile.score_weights.get(p.name, 1))
                        for p in profile.plugins if hasattr(p, "score")]
         self._reserve = [p for p in profile.plugins if hasattr(p, "reserve")]
+        self._post_filter = [p for p in profile.plugins if hasattr(p, "post_filter")]
         self.events_by_plugin: dict[str, list[ClusterEvent]] = {
             p.name: list(p.events()) for p in profile.plugins if hasattr(p, "events")}
         self._next_start = 0
@@ -134,9 +150,11 @@ class Framework:
         return any(registered.matches(event) for name in rejector_plugins
                    for registered in self.events_by_plugin.get(name, ()))
 
-    def schedule(self, pod: dict, snapshot: Snapshot, *,
-                 state: CycleState | None = None) -> ScheduleResult:
+    def schedule(self, pod: dict, snapshot: Snapshot, *, state: CycleState | None = None,
+                 nominator: Nominator | None = None) -> ScheduleResult:
         state = CycleState() if state is None else state
+        if nominator is not None and not len(nominator):
+            nominator = None
         diagnosis = Diagnosis()
         all_nodes = snapshot.node_infos
         if not all_nodes:
@@ -149,10 +167,11 @@ class Framework:
             diagnosis.absent_status = status
             diagnosis.prefilter_msg = status.message
             diagnosis.add_plugin_status(status)
-            return self._unschedulable(0, len(all_nodes), diagnosis, state)
-        nominated = (pod.get("status") or {}).get("nominatedNodeName")
+            return self._unschedulable(0, pod, snapshot, diagnosis, state, nominator)
+        nominated = nominated_node(pod) or (nominator.node_of(pod) if nominator else "")
         if nominated and (node_info := snapshot.get(nominated)) is not None:
-            found, error = self._find_feasible(state, pod, [node_info], diagnosis, start=0)
+            found, error = self._find_feasible(state, pod, [node_info], diagnosis, start=0,
+                                               nominator=nominator)
             if error is not None:
                 return self._error(error, diagnosis, state)
             if found:
@@ -167,13 +186,13 @@ class Framework:
                 Code.UNSCHEDULABLE_AND_UNRESOLVABLE,
                 [f"node(s) didn't satisfy plugin(s) [{' '.join(plugins)}]"])
         feasible, error = self._find_feasible(state, pod, nodes, diagnosis,
-                                              start=self._next_start)
+                                              start=self._next_start, nominator=nominator)
         evaluated = len(feasible) + len(diagnosis.node_to_status)
         self._next_start = (self._next_start + evaluated) % len(all_nodes)
         if error is not None:
             return self._error(error, diagnosis, state)
         if not feasible:
-            return self._unschedulable(evaluated, len(all_nodes), diagnosis, state)
+            return self._unschedulable(evaluated, pod, snapshot, diagnosis, state, nominator)
         if len(feasible) == 1:
             return ScheduleResult(feasible[0].name, evaluated, 1, SUCCESS, state=state,
                                   diagnosis=diagnosis)
@@ -198,7 +217,56 @@ class Framework:
         for plugin in reversed(self._reserve):
             plugin.unreserve(state, pod, node_name)
 
+    def run_filters(self, state: CycleState, pod: dict, node_info: NodeInfo, *,
+                    nominator: Nominator | None = None) -> Status:
+        """Every Filter on one node, nominated pods of equal or higher priority counted
+        (upstream RunFilterPluginsWithNominatedPods); the first rejection, or SUCCESS."""
+        nominated = self._nominated_on(pod, node_info.name, nominator)
+        if nominated:
+            with_state, with_info = state.clone(), node_info.clone()
+            for other in nominated:
+                self.add_pod(with_state, pod, other, with_info)
+            status = self._run_filters(with_state, pod, with_info)
+            if not status.ok:
+                return status
+        return self._run_filters(state, pod, node_info)
+
+    def add_pod(self, state: CycleState, pod: dict, pod_to_add: dict,
+                node_info: NodeInfo) -> None:
+        """Count `pod_to_add` on `node_info` (mutated) and tell the PreFilter extensions."""
+        node_info.add_pod(pod_to_add)
+        for plugin in self._pre_filter:
+            extension = getattr(plugin, "add_pod", None)
+            if extension is not None and plugin.name not in state.skip_filter_plugins:
+                extension(state, pod, pod_to_add, node_info)
+
+    def remove_pod(self, state: CycleState, pod: dict, pod_to_remove: dict,
+                   node_info: NodeInfo) -> None:
+        """Take `pod_to_remove` off `node_info` (mutated) and tell the PreFilter extensions."""
+        node_info.remove_pod(pod_to_remove)
+        for plugin in self._pre_filter:
+            extension = getattr(plugin, "remove_pod", None)
+            if extension is not None and plugin.name not in state.skip_filter_plugins:
+                extension(state, pod, pod_to_remove, node_info)
+
     # ---- phases --------------------------------------------------------------------------
+
+    def _run_filters(self, state: CycleState, pod: dict, node_info: NodeInfo) -> Status:
+        skip = state.skip_filter_plugins
+        for plugin in self._filter:
+            if plugin.name not in skip:
+                status = plugin.filter(state, pod, node_info)
+                if not status.ok:
+                    return status.with_plugin(plugin.name)
+        return SUCCESS
+
+    @staticmethod
+    def _nominated_on(pod: dict, node: str, nominator: Nominator | None) -> list[dict]:
+        if nominator is None:
+            return []
+        priority, key = pod_priority(pod), pod_key(pod)
+        return [p for p in nominator.pods_on(node)
+                if pod_priority(p) >= priority and pod_key(p) != key]
 
     def _run_pre_filter(self, state: CycleState, pod: dict, snapshot: Snapshot) -> Status:
         result = SUCCESS
@@ -221,7 +289,7 @@ class Framework:
         return result
 
     def _find_feasible(self, state: CycleState, pod: dict, nodes: list[NodeInfo],
-                       diagnosis: Diagnosis, *, start: int
+                       diagnosis: Diagnosis, *, start: int, nominator: Nominator | None = None
                        ) -> tuple[list[NodeInfo], Status | None]:
         count = len(nodes)
         if not count:
@@ -238,12 +306,19 @@ class Framework:
         feasible: list[NodeInfo] = []
         statuses = diagnosis.node_to_status
         success = Code.SUCCESS
+        crowded = nominator.nominated_nodes() if nominator is not None else ()
         for node_info in ordered:
-            for name, run in filters:
-                status = run(state, pod, node_info)
-                if status.code is not success:
-                    break
+            if node_info.name in crowded:
+                status = self.run_filters(state, pod, node_info, nominator=nominator)
+                name = status.plugin
             else:
+                for name, run in filters:
+                    status = run(state, pod, node_info)
+                    if status.code is not success:
+                        break
+                else:
+                    status = SUCCESS
+            if status.code is success:
                 feasible.append(node_info)
                 if len(feasible) >= to_find:
                     break
@@ -301,11 +376,36 @@ class Framework:
 
     # ---- results -------------------------------------------------------------------------
 
-    def _unschedulable(self, evaluated: int, num_all: int, diagnosis: Diagnosis,
-                       state: CycleState) -> ScheduleResult:
-        message = diagnosis.message(num_all)
+    def _unschedulable(self, evaluated: int, pod: dict, snapshot: Snapshot,
+                       diagnosis: Diagnosis, state: CycleState,
+                       nominator: Nominator | None) -> ScheduleResult:
+        """No node fits: run the PostFilter plugins (preemption), then build the
+        FailedScheduling message (upstream FitError with PostFilterMsg)."""
+        post, error = self._run_post_filter(state, pod, snapshot, diagnosis, nominator)
+        if error is not None:
+            return self._error(error, diagnosis, state)
+        message = diagnosis.message(len(snapshot.node_infos))
         return ScheduleResult(None, evaluated, 0, Status(Code.UNSCHEDULABLE, [message]),
-                              message, set(diagnosis.unschedulable_plugins), diagnosis, state)
+                              message, set(diagnosis.unschedulable_plugins), diagnosis, state,
+                              post)
+
+    def _run_post_filter(self, state: CycleState, pod: dict, snapshot: Snapshot,
+                         diagnosis: Diagnosis, nominator: Nominator | None
+                         ) -> tuple[PostFilterResult | None, Status | None]:
+        """The first PostFilter that succeeds decides; otherwise the last rejection's message
+        (and any result it gave, e.g. a nomination to clear) stands, as upstream."""
+        result: PostFilterResult | None = None
+        for plugin in self._post_filter:
+            found, status = plugin.post_filter(state, pod, snapshot, diagnosis, self,
+                                               nominator=nominator)
+            if status.ok:
+                diagnosis.postfilter_msg = ""
+                return found, None
+            if not status.rejected:
+                return None, status.with_plugin(plugin.name)
+            diagnosis.postfilter_msg = status.message
+            result = found if found is not None else result
+        return result, None
 
     def _error(self, status: Status, diagnosis: Diagnosis, state: CycleState) -> ScheduleResult:
         error = Status(Code.ERROR, status.reasons, status.plugin)

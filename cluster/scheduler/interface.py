@@ -7,21 +7,29 @@ Every verdict is a `Status`: a `Code` and the user-facing reasons (upstream's ex
 since they reach `kubectl describe`). Statuses are frozen, so plugins return the shared
 `SUCCESS` / `SKIP` on the hot path and allocate only when they reject. The `CycleState` is one
 cycle's scratch space: a plugin computes per-pod data once in PreFilter/PreScore and reads it
-per node. A PreFilter narrows the candidate nodes with `restrict_nodes`.
+per node. A PreFilter narrows the candidate nodes with `restrict_nodes`. A PreFilter plugin
+whose state depends on the pods of other nodes may also implement upstream's PreFilterExtensions
+(`add_pod` / `remove_pod`), which preemption and nominated pods call on a cloned CycleState
+(`CycleState.clone()` clones values that have a `clone()` method). A PostFilter runs when no
+node fits and answers a `PostFilterResult` (preemption's nominated node and victims).
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kubemu.cluster.scheduler.events import ClusterEvent
 from kubemu.cluster.scheduler.nodeinfo import NodeInfo, Snapshot
 
+if TYPE_CHECKING:
+    from kubemu.cluster.scheduler.diagnosis import Diagnosis
+
 __all__ = [
     "Code", "Status", "CycleState", "Plugin", "PreFilterPlugin", "FilterPlugin",
-    "PreScorePlugin", "ScorePlugin", "ReservePlugin", "EnqueueExtensions", "restrict_nodes",
+    "PreScorePlugin", "ScorePlugin", "ReservePlugin", "EnqueueExtensions", "PostFilterPlugin",
+    "PostFilterResult", "restrict_nodes",
     "SUCCESS", "SKIP", "MAX_NODE_SCORE", "PREFILTER_NODES", "PREFILTER_PLUGINS",
 ]
 
@@ -76,6 +84,27 @@ class CycleState(dict):
         self.skip_filter_plugins: set[str] = set()
         self.skip_score_plugins: set[str] = set()
 
+    def clone(self) -> CycleState:
+        """A copy whose values with a `clone()` method are cloned (upstream StateData)."""
+        other = CycleState()
+        for key, value in self.items():
+            clone = getattr(value, "clone", None)
+            other[key] = clone() if callable(clone) else value
+        other.skip_filter_plugins = set(self.skip_filter_plugins)
+        other.skip_score_plugins = set(self.skip_score_plugins)
+        return other
+
+
+@dataclass
+class PostFilterResult:
+    """What a PostFilter (preemption) decided: the node to nominate ("" clears the pod's
+    nomination), the pods to evict there, and lower-priority pods nominated to that node
+    whose nomination must be cleared."""
+
+    nominated_node: str = ""
+    victims: list[dict] = field(default_factory=list)
+    lower_nominated: list[dict] = field(default_factory=list)
+
 
 def restrict_nodes(state: CycleState, plugin: str, names: set[str]) -> None:
     """From PreFilter: only nodes in `names` are candidates (intersected across plugins)."""
@@ -108,6 +137,12 @@ class ScorePlugin(Plugin, Protocol):
 class ReservePlugin(Plugin, Protocol):
     def reserve(self, state: CycleState, pod: dict, node_name: str) -> Status: ...
     def unreserve(self, state: CycleState, pod: dict, node_name: str) -> None: ...
+
+
+class PostFilterPlugin(Plugin, Protocol):
+    def post_filter(self, state: CycleState, pod: dict, snapshot: Snapshot, diagnosis: Diagnosis,
+                    framework: Any, *, nominator: Any = None
+                    ) -> tuple[PostFilterResult | None, Status]: ...
 
 
 class EnqueueExtensions(Plugin, Protocol):

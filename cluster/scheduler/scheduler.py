@@ -17,6 +17,17 @@ error; only when it changed), record the Warning "FailedScheduling" Event, then 
 or failure handling ends, so events arriving meanwhile are not lost. At most
 `max_concurrent_api_calls` such tasks run at once; the loop waits for a slot (backpressure).
 
+Profiles: `profiles=[Profile, ...]` runs one Framework per profile; a pod goes to the
+profile its `spec.schedulerName` names, and pods naming no profile of ours are left alone
+(another scheduler owns them). The first profile's Framework is `self.framework`.
+
+Preemption: a failed cycle's PostFilter result (DefaultPreemption) nominates a node at once
+in the `Nominator` (so the next cycles count the room as taken), then the failure task
+patches the pod's nominatedNodeName with its condition, evicts the victims (DisruptionTarget
+condition, delete, Event Preempted) and clears lower-priority nominations on that node
+(`podstatus`). The victims' deletions move the pod back to be tried on its nominated node
+first. A PodDisruptionBudget informer feeds the preemption plugin's `pdb_lister`.
+
 Latency is measured against the clock from the moment the scheduler first saw the pod (its
 informer ADDED) to the binding's acknowledgement. `run()` never dies on an API error.
 """
@@ -31,7 +42,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubemu.cluster.api.errors import ApiError, NotFound
-from kubemu.cluster.api.objects import rfc3339
 from kubemu.cluster.client.factory import InformerFactory
 from kubemu.cluster.controllers.events import NORMAL, WARNING, EventRecorder
 from kubemu.cluster.scheduler.cache import SchedulerCache, assigned_node, terminated
@@ -47,10 +57,17 @@ from kubemu.cluster.scheduler.events import (
 from kubemu.cluster.scheduler.framework import (
     CycleState,
     Framework,
+    PostFilterResult,
     Profile,
     default_profile,
 )
 from kubemu.cluster.scheduler.nodeinfo import pod_key
+from kubemu.cluster.scheduler.nominator import Nominator
+from kubemu.cluster.scheduler.podstatus import (
+    clear_nomination,
+    evict_victims,
+    set_unschedulable,
+)
 from kubemu.cluster.scheduler.queue import QueuedPodInfo, SchedulingQueue
 from kubemu.cluster.timing import Timing
 
@@ -68,6 +85,8 @@ class SchedulerStats:
     attempts: int = 0           # scheduling cycles run
     failures: int = 0           # cycles that found no node (or failed with an error)
     bind_failures: int = 0
+    preemptions: int = 0        # preemption decisions (a node nominated, victims chosen)
+    victims: int = 0            # pods deleted by preemption
     latencies: list[float] = field(default_factory=list)  # first seen -> bind ack, seconds
 
 
@@ -75,21 +94,37 @@ class Scheduler:
     def __init__(self, client: object, timing: Timing, *,
                  factory: InformerFactory | None = None, recorder: EventRecorder | None = None,
                  rng: random.Random | None = None, profile: Profile | None = None,
+                 profiles: list[Profile] | None = None,
                  scheduler_name: str = DEFAULT_SCHEDULER_NAME,
                  max_concurrent_api_calls: int = 64) -> None:
-        """`profile` defaults to the default plugins under `scheduler_name`; a given profile
-        brings its own scheduler name."""
+        """`profiles` (or one `profile`) default to the default plugins under
+        `scheduler_name`; each profile brings its own scheduler name."""
         self.client = client
         self.timing = timing
         self._own_factory = factory is None
         self.factory = factory if factory is not None else InformerFactory(client, timing)
         self._own_recorder = recorder is None
-        self.profile = profile or default_profile(scheduler_name=scheduler_name)
+        profiles = list(profiles or [profile or default_profile(scheduler_name=scheduler_name)])
+        names = [p.scheduler_name for p in profiles]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate profile scheduler names: {names}")
+        self.profile = profiles[0]
         self.scheduler_name = self.profile.scheduler_name
         self.recorder = recorder if recorder is not None else EventRecorder(
             client, timing, component=self.scheduler_name)
-        self.framework = Framework(self.profile, rng=rng or random.Random(0))
-        self.queue = SchedulingQueue(events_by_plugin=self.framework.events_by_plugin)
+        rng = rng or random.Random(0)
+        self.frameworks = {p.scheduler_name: Framework(p, rng=rng) for p in profiles}
+        self.framework = self.frameworks[self.scheduler_name]
+        base = getattr(self.recorder, "recorder", self.recorder)   # under a ComponentRecorder
+        self._recorders = {name: self.recorder if name == self.scheduler_name
+                           else base.for_component(name) for name in self.frameworks}
+        events: dict[str, list[ClusterEvent]] = {}
+        for framework in self.frameworks.values():
+            for plugin, registered in framework.events_by_plugin.items():
+                known = events.setdefault(plugin, [])
+                known.extend(e for e in registered if e not in known)
+        self.queue = SchedulingQueue(events_by_plugin=events)
+        self.nominator = Nominator()
         self.cache = SchedulerCache()
         self.stats = SchedulerStats()
         self._first_seen: dict[str, float] = {}
@@ -103,6 +138,14 @@ class Scheduler:
         """Schedule pods until `stop()` or cancellation."""
         pods = self.factory.informer("v1", "Pod")
         nodes = self.factory.informer("v1", "Node")
+        synced = [nodes.wait_synced(), pods.wait_synced()]
+        wanting = [p for fw in self.frameworks.values() for p in fw.profile.plugins
+                   if hasattr(p, "pdb_lister") and p.pdb_lister is None]
+        if wanting:
+            pdbs = self.factory.informer("policy/v1", "PodDisruptionBudget")
+            synced.append(pdbs.wait_synced())
+            for plugin in wanting:
+                plugin.pdb_lister = pdbs.lister.list
         regs = [(nodes, nodes.add_handler(self._node_added, self._node_updated,
                                           self._node_deleted)),
                 (pods, pods.add_handler(self._pod_added, self._pod_updated,
@@ -112,8 +155,7 @@ class Scheduler:
         if self._own_factory:
             self.factory.start()
         try:
-            if await self._until_stopped(asyncio.gather(nodes.wait_synced(),
-                                                        pods.wait_synced())):
+            if await self._until_stopped(asyncio.gather(*synced)):
                 while not self._stopped.is_set():
                     await self._step()
         finally:
@@ -159,22 +201,31 @@ class Scheduler:
             self._slots.release()
             return
         self.stats.attempts += 1
-        result = self.framework.schedule(pod, self.cache.snapshot())
+        framework = self.frameworks[_scheduler_name(pod)]
+        result = framework.schedule(pod, self.cache.snapshot(), nominator=self.nominator)
         node = result.node_name
         if node is None:
             reason = "Unschedulable" if result.status.rejected else "SchedulerError"
             rejectors = result.rejector_plugins if result.status.rejected else None
-            self._spawn(info, self._fail(info, rejectors, reason, result.message))
+            post = result.post_filter
+            if post is not None:
+                self.nominator.add(pod, post.nominated_node)   # "" clears
+                for other in post.lower_nominated:
+                    self.nominator.delete(other)
+                if post.nominated_node:
+                    self.stats.preemptions += 1
+            self._spawn(info, self._fail(info, rejectors, reason, result.message, post))
             return
-        status = self.framework.reserve(result.state, pod, node)
+        status = framework.reserve(result.state, pod, node)
         if not status.ok:
-            self.framework.unreserve(result.state, pod, node)
+            framework.unreserve(result.state, pod, node)
             self._spawn(info, self._fail(info, {status.plugin} if status.rejected else None,
                                    "Unschedulable" if status.rejected else "SchedulerError",
                                    status.message))
             return
+        self.nominator.delete(pod)
         assumed = self.cache.assume(pod, node)
-        self._spawn(info, self._bind(info, assumed, node, result.state))
+        self._spawn(info, self._bind(info, assumed, node, result.state, framework))
 
     async def _idle(self, now: float) -> None:
         """Sleep until the queue changes, a backoff or timeout is due, or assumed pods need
@@ -195,7 +246,7 @@ class Scheduler:
     # -- binding and failure handling (tasks; each holds one slot) ---------------------------
 
     async def _bind(self, info: QueuedPodInfo, assumed: dict, node: str,
-                    state: CycleState) -> None:
+                    state: CycleState, framework: Framework) -> None:
         meta = assumed["metadata"]
         ns, name = meta.get("namespace", "default"), meta["name"]
         binding = {"apiVersion": "v1", "kind": "Binding",
@@ -206,12 +257,12 @@ class Scheduler:
         except Exception as err:  # noqa: BLE001 - API or connection: the pod goes back
             now = self.timing.clock.now()
             self.cache.forget(assumed)
-            self.framework.unreserve(state, info.pod, node)
+            framework.unreserve(state, info.pod, node)
             self.stats.bind_failures += 1
             if not isinstance(err, ApiError):
                 log.warning("binding %s/%s to %s failed: %r", ns, name, node, err)
             if not isinstance(err, NotFound):
-                self.recorder.record(info.pod, WARNING, "FailedScheduling",
+                self._recorder(info.pod).record(info.pod, WARNING, "FailedScheduling",
                                      f"Binding rejected: {_text(err)}")
             self.queue.requeue_backoff(info, now)
             self.queue.move_all_on_event(ClusterEvent(POD, DELETE), now)  # its room is free
@@ -223,43 +274,39 @@ class Scheduler:
         seen = self._first_seen.pop(info.uid, None)
         if seen is not None:
             self.stats.latencies.append(now - seen)
-        self.recorder.record(info.pod, NORMAL, "Scheduled",
+        self._recorder(info.pod).record(info.pod, NORMAL, "Scheduled",
                              f"Successfully assigned {ns}/{name} to {node}")
 
     async def _fail(self, info: QueuedPodInfo, rejectors: set[str] | None, reason: str,
-                    message: str) -> None:
-        """Tell the pod why (condition and Event), then park it or back it off."""
+                    message: str, post: PostFilterResult | None = None) -> None:
+        """Tell the pod why (condition and Event, with its nominated node), carry out a
+        preemption, then park the pod or back it off."""
         self.stats.failures += 1
         pod = info.pod
-        self.recorder.record(pod, WARNING, "FailedScheduling", message)
+        self._recorder(pod).record(pod, WARNING, "FailedScheduling", message)
+        nominated = None if post is None else post.nominated_node
         try:
-            await self._set_condition(pod, reason, message)
+            await set_unschedulable(self.client, pod, reason, message, wall=self.timing.wall(),
+                                    nominated_node=nominated)
         except ApiError as err:
             log.debug("PodScheduled condition of %s not updated: %s", info.key, err)
         except Exception as err:  # noqa: BLE001 - a lost condition is retried next time
             log.warning("PodScheduled condition of %s not updated: %r", info.key, err)
+        if post is not None and post.nominated_node:
+            try:
+                self.stats.victims += await evict_victims(
+                    self.client, self._recorder(pod), pod, post.nominated_node, post.victims,
+                    wall=self.timing.wall())
+                for other in post.lower_nominated:
+                    await clear_nomination(self.client, other)
+            except Exception as err:  # noqa: BLE001 - the next cycle preempts again
+                log.warning("preemption for %s failed: %r", info.key, err)
         now = self.timing.clock.now()
         if rejectors is None:
             self.queue.requeue_backoff(info, now)
         else:
             self.queue.add_unschedulable(info, rejectors, now)
         self._wake.set()
-
-    async def _set_condition(self, pod: dict, reason: str, message: str) -> None:
-        old = next((c for c in (pod.get("status") or {}).get("conditions") or ()
-                    if c.get("type") == "PodScheduled"), None)
-        if old is not None and (old.get("status"), old.get("reason"), old.get("message")) == (
-                "False", reason, message):
-            return
-        since = (old.get("lastTransitionTime") if old is not None
-                 and old.get("status") == "False" else None) or rfc3339(self.timing.wall())
-        condition = {"type": "PodScheduled", "status": "False", "reason": reason,
-                     "message": message, "lastProbeTime": None, "lastTransitionTime": since}
-        meta = pod["metadata"]
-        await self.client.patch("v1", "Pod", meta["name"],
-                                {"status": {"conditions": [condition]}},
-                                namespace=meta.get("namespace"), patch_type="strategic",
-                                subresource="status")
 
     def _spawn(self, info: QueuedPodInfo, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` for an in-flight pod; its end frees the slot and the pod's flight."""
@@ -282,12 +329,14 @@ class Scheduler:
         now = self.timing.clock.now()
         if assigned_node(pod):
             self.queue.delete(pod)
+            self.nominator.delete(pod)
             self._first_seen.pop(pod_key(pod), None)
             if not terminated(pod):
                 self.cache.add_pod(pod)
                 self._event(ClusterEvent(POD, ADD), now)
         elif self._responsible(pod):
             self._first_seen.setdefault(pod_key(pod), now)
+            self.nominator.add(pod)
             self.queue.add(pod, now)
             self._wake.set()
 
@@ -296,11 +345,14 @@ class Scheduler:
         if not assigned_node(new):
             if self._responsible(new):
                 self._first_seen.setdefault(pod_key(new), now)
+                self.nominator.update(old, new)
                 self.queue.update(old, new, now)
                 self._wake.set()
             else:
+                self.nominator.delete(new)
                 self.queue.delete(new)
             return
+        self.nominator.delete(new)
         if not self.queue.in_flight(pod_key(new)):
             self._first_seen.pop(pod_key(new), None)  # bound by someone else
         self.queue.delete(new)
@@ -317,6 +369,7 @@ class Scheduler:
 
     def _pod_deleted(self, pod: dict) -> None:
         self._first_seen.pop(pod_key(pod), None)
+        self.nominator.delete(pod)
         self.queue.delete(pod)
         if self.cache.has_pod(pod):
             self.cache.remove_pod(pod)
@@ -339,9 +392,12 @@ class Scheduler:
         if self.queue.move_all_on_event(event, now):
             self._wake.set()
 
+    def _recorder(self, pod: dict) -> Any:
+        """Events about a pod are signed by its profile's scheduler name, as upstream."""
+        return self._recorders.get(_scheduler_name(pod), self.recorder)
+
     def _responsible(self, pod: dict) -> bool:
-        return (not terminated(pod) and ((pod.get("spec") or {}).get("schedulerName")
-                                         or DEFAULT_SCHEDULER_NAME) == self.scheduler_name)
+        return not terminated(pod) and _scheduler_name(pod) in self.frameworks
 
     async def _until_stopped(self, work: Awaitable[Any]) -> bool:
         """Await `work` unless `stop()` comes first; True when it finished."""
@@ -354,6 +410,10 @@ class Scheduler:
             if not job.done():
                 job.cancel()
         return job.done() and not job.cancelled()
+
+
+def _scheduler_name(pod: dict) -> str:
+    return (pod.get("spec") or {}).get("schedulerName") or DEFAULT_SCHEDULER_NAME
 
 
 def _text(err: BaseException) -> str:

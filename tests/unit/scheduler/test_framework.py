@@ -108,7 +108,10 @@ def test_failed_scheduling_message_matches_upstream_for_six_nodes() -> None:
     result = Framework(default_profile(), rng=random.Random(1)).schedule(pod(cpu="2"), snap)
     assert result.node_name is None and result.status.code is Code.UNSCHEDULABLE
     assert result.message == ("0/6 nodes are available: 3 Insufficient cpu, 3 node(s) had "
-                              "untolerated taint {node-role.kubernetes.io/control-plane: }.")
+                              "untolerated taint {node-role.kubernetes.io/control-plane: }. "
+                              "preemption: 0/6 nodes are available: 3 No preemption victims "
+                              "found for incoming pod, 3 Preemption is not helpful for "
+                              "scheduling.")
     assert result.status.reasons == [result.message]
     assert result.rejector_plugins == {"NodeResourcesFit", "TaintToleration"}
     assert result.evaluated == 6
@@ -123,7 +126,8 @@ def test_failed_scheduling_message_counts_every_reason_of_a_node() -> None:
     assert result.message == (
         "0/6 nodes are available: 1 Insufficient memory, 1 node(s) were unschedulable, "
         "2 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, "
-        "3 Insufficient cpu.")
+        "3 Insufficient cpu. preemption: 0/6 nodes are available: 3 No preemption victims found "
+        "for incoming pod, 3 Preemption is not helpful for scheduling.")
     assert result.rejector_plugins == {"NodeResourcesFit", "TaintToleration",
                                        "NodeUnschedulable"}
 
@@ -140,7 +144,9 @@ def test_prefilter_narrowing_reports_excluded_nodes() -> None:
     result = Framework(default_profile(), rng=random.Random(1)).schedule(
         pod(cpu="2", affinity=pinned("n1", "gone")), snap)
     assert result.message == ("0/3 nodes are available: 1 Insufficient cpu, 2 node(s) didn't "
-                              "satisfy plugin(s) [NodeAffinity].")
+                              "satisfy plugin(s) [NodeAffinity]. preemption: 0/3 nodes are "
+                              "available: 1 No preemption victims found for incoming pod, "
+                              "2 Preemption is not helpful for scheduling.")
     assert result.rejector_plugins == {"NodeAffinity", "NodeResourcesFit"}
 
 
@@ -157,7 +163,9 @@ def test_prefilter_rejection_message_stands_alone() -> None:
         {"key": "metadata.name", "operator": "In", "values": ["n2"]}]})
     result = Framework(default_profile(), rng=random.Random(1)).schedule(
         pod(affinity=conflict), snapshot(node("n1"), node("n2"), node("n3")))
-    assert result.message == "0/3 nodes are available: pod affinity terms conflict."
+    assert result.message == ("0/3 nodes are available: pod affinity terms conflict. "
+                              "preemption: 0/3 nodes are available: 3 Preemption is not "
+                              "helpful for scheduling.")
     assert result.status.code is Code.UNSCHEDULABLE
     assert result.rejector_plugins == {"NodeAffinity"}
 

@@ -102,7 +102,8 @@ def test_too_big_pod_stays_pending_until_a_bigger_node_is_added() -> None:
             await kube.client.create(node(n))
         async with scheduling(kube) as sched:
             await kube.client.create(pod("big", cpu="6"))
-            message = "0/3 nodes are available: 3 Insufficient cpu."
+            message = ("0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are "
+                       "available: 3 No preemption victims found for incoming pod.")
             cond = await eventually(lambda: scheduled_condition(kube, "big"),
                                     what="PodScheduled condition")
             assert (cond["status"], cond["reason"], cond["message"]) == (
@@ -159,18 +160,22 @@ async def grow_node(kube: Kube) -> None:
 
 
 TAINT = {"key": "dedicated", "value": "infra", "effect": "NoSchedule"}
+NO_VICTIMS = (" preemption: 0/1 nodes are available: 1 No preemption victims found for "
+              "incoming pod.")
+NOT_HELPFUL = " preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
 
 
 @pytest.mark.parametrize("start, message, change", [
-    pytest.param({"blocker": True}, "0/1 nodes are available: 1 Insufficient cpu.",
+    pytest.param({"blocker": True}, "0/1 nodes are available: 1 Insufficient cpu." + NO_VICTIMS,
                  delete_blocker, id="bound-pod-deleted"),
-    pytest.param({"blocker": True}, "0/1 nodes are available: 1 Insufficient cpu.",
+    pytest.param({"blocker": True}, "0/1 nodes are available: 1 Insufficient cpu." + NO_VICTIMS,
                  blocker_succeeds, id="bound-pod-succeeded"),
     pytest.param({"taints": [TAINT]}, "0/1 nodes are available: 1 node(s) had untolerated "
-                 "taint {dedicated: infra}.", remove_taint, id="taint-removed"),
+                 "taint {dedicated: infra}." + NOT_HELPFUL, remove_taint, id="taint-removed"),
     pytest.param({"unschedulable": True}, "0/1 nodes are available: 1 node(s) were "
-                 "unschedulable.", uncordon, id="node-uncordoned"),
-    pytest.param({"cpu": "500m"}, "0/1 nodes are available: 1 Insufficient cpu.", grow_node,
+                 "unschedulable." + NOT_HELPFUL, uncordon, id="node-uncordoned"),
+    pytest.param({"cpu": "500m"}, "0/1 nodes are available: 1 Insufficient cpu." + NO_VICTIMS,
+                 grow_node,
                  id="allocatable-raised"),
 ])
 def test_cluster_event_schedules_the_pending_pod_it_helps(
