@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kubemu.cluster.client.factory import InformerFactory
+from kubemu.cluster.controllers.daemonset import DaemonSetController
 from kubemu.cluster.controllers.deployment import DeploymentController
 from kubemu.cluster.controllers.events import EventRecorder
 from kubemu.cluster.controllers.garbagecollector import GarbageCollector
@@ -41,6 +42,7 @@ CONTROLLERS: dict[str, Builder] = {
     "replicaset": lambda c, t, f, r, o: ReplicaSetController(c, t, factory=f, recorder=r),
     "deployment": lambda c, t, f, r, o: DeploymentController(c, t, factory=f, recorder=r),
     "statefulset": lambda c, t, f, r, o: StatefulSetController(c, t, factory=f, recorder=r),
+    "daemonset": lambda c, t, f, r, o: DaemonSetController(c, t, factory=f, recorder=r),
     "garbagecollector": lambda c, t, f, r, o: GarbageCollector(c, t, factory=f, recorder=r),
     "namespace": lambda c, t, f, r, o: NamespaceController(c, t, factory=f, recorder=r),
     "serviceaccount": lambda c, t, f, r, o: ServiceAccountController(
@@ -57,7 +59,7 @@ CONTROLLERS: dict[str, Builder] = {
 # The source component each controller signs its Events with, as upstream.
 EVENT_SOURCES = {
     "replicaset": "replicaset-controller", "deployment": "deployment-controller",
-    "statefulset": "statefulset-controller",
+    "statefulset": "statefulset-controller", "daemonset": "daemonset-controller",
     "garbagecollector": "garbage-collector-controller",
     "namespace": "namespace-controller", "serviceaccount": "service-account-controller",
     "nodelifecycle": "node-controller", "taint-eviction-controller": "taint-eviction-controller",
