@@ -16,10 +16,12 @@ from collections.abc import Callable
 from typing import Any
 
 from kubemu.cluster.client.factory import InformerFactory
+from kubemu.cluster.controllers.cronjob import CronJobController
 from kubemu.cluster.controllers.daemonset import DaemonSetController
 from kubemu.cluster.controllers.deployment import DeploymentController
 from kubemu.cluster.controllers.events import EventRecorder
 from kubemu.cluster.controllers.garbagecollector import GarbageCollector
+from kubemu.cluster.controllers.job import JobController
 from kubemu.cluster.controllers.namespace import NamespaceController
 from kubemu.cluster.controllers.nodeipam import NodeIpamController
 from kubemu.cluster.controllers.nodelifecycle import NodeLifecycleController
@@ -28,6 +30,7 @@ from kubemu.cluster.controllers.replicaset import ReplicaSetController
 from kubemu.cluster.controllers.serviceaccount import ServiceAccountController
 from kubemu.cluster.controllers.statefulset import StatefulSetController
 from kubemu.cluster.controllers.tainteviction import TaintEvictionController
+from kubemu.cluster.controllers.ttlafterfinished import TTLAfterFinishedController
 from kubemu.cluster.timing import Timing
 
 __all__ = ["ControllerManager", "CONTROLLERS"]
@@ -43,6 +46,10 @@ CONTROLLERS: dict[str, Builder] = {
     "deployment": lambda c, t, f, r, o: DeploymentController(c, t, factory=f, recorder=r),
     "statefulset": lambda c, t, f, r, o: StatefulSetController(c, t, factory=f, recorder=r),
     "daemonset": lambda c, t, f, r, o: DaemonSetController(c, t, factory=f, recorder=r),
+    "job": lambda c, t, f, r, o: JobController(c, t, factory=f, recorder=r),
+    "cronjob": lambda c, t, f, r, o: CronJobController(c, t, factory=f, recorder=r),
+    "ttl-after-finished": lambda c, t, f, r, o: TTLAfterFinishedController(
+        c, t, factory=f, recorder=r),
     "garbagecollector": lambda c, t, f, r, o: GarbageCollector(c, t, factory=f, recorder=r),
     "namespace": lambda c, t, f, r, o: NamespaceController(c, t, factory=f, recorder=r),
     "serviceaccount": lambda c, t, f, r, o: ServiceAccountController(
@@ -60,6 +67,8 @@ CONTROLLERS: dict[str, Builder] = {
 EVENT_SOURCES = {
     "replicaset": "replicaset-controller", "deployment": "deployment-controller",
     "statefulset": "statefulset-controller", "daemonset": "daemonset-controller",
+    "job": "job-controller", "cronjob": "cronjob-controller",
+    "ttl-after-finished": "ttl-after-finished-controller",
     "garbagecollector": "garbage-collector-controller",
     "namespace": "namespace-controller", "serviceaccount": "service-account-controller",
     "nodelifecycle": "node-controller", "taint-eviction-controller": "taint-eviction-controller",
