@@ -87,12 +87,16 @@ async def up(*, name: str = "kubemu", store_replicas: int = 3, apiservers: int =
              ray_address: str | None = None, ready_timeout: float = READY_TIMEOUT,
              nodes: int = 3, zones: int = 3, node_cpu: str = "4", node_memory: str = "8Gi",
              max_pods: int = 110, time_scale: float = 1.0, control_plane: bool = True,
-             nodes_per_actor: int = 1) -> ClusterInfo:
-    """Start cluster `name` -- store, API servers, controller manager, scheduler and `nodes`
+             nodes_per_actor: int = 1, schedulers: int = 1,
+             controller_managers: int = 1) -> ClusterInfo:
+    """Start cluster `name` -- store, API servers, `controller_managers` controller managers
+    and `schedulers` schedulers (leader-elected: one leads, the others stand by) and `nodes`
     emulated nodes over `zones` zones -- and return once the API answers /readyz and every
     node has registered. `control_plane=False` starts only the store and API servers."""
     if store_replicas < 1 or apiservers < 1:
         raise BootstrapError("a cluster needs at least one store replica and one API server")
+    if schedulers < 1 or controller_managers < 1:
+        raise BootstrapError("--schedulers and --controller-managers must be >= 1")
     if nodes < 0 or zones < 1 or time_scale <= 0 or nodes_per_actor < 1:
         raise BootstrapError("--nodes must be >= 0, --zones and --nodes-per-actor >= 1 "
                              "and --time-scale > 0")
@@ -126,7 +130,8 @@ async def up(*, name: str = "kubemu", store_replicas: int = 3, apiservers: int =
         if control_plane:
             await _start_control_plane(info, nodes=node_configs(
                 nodes, zones=zones, cpu=node_cpu, memory=node_memory, max_pods=max_pods),
-                nodes_per_actor=nodes_per_actor)
+                nodes_per_actor=nodes_per_actor, schedulers=schedulers,
+                controller_managers=controller_managers)
         write_kubeconfig(info.kubeconfig, name, server=info.server, token=info.token,
                          ca_pem=info.ca_pem)
         write_private(cluster_record_path(name, home=home),
@@ -198,14 +203,18 @@ def node_configs(count: int, *, zones: int = 1, cpu: str = "4", memory: str = "8
 
 
 async def _start_control_plane(info: ClusterInfo, *, nodes: list[dict],
-                               nodes_per_actor: int = 1) -> None:
-    """The controller manager, the scheduler, then the nodes (one actor each, or pools of
+                               nodes_per_actor: int = 1, schedulers: int = 1,
+                               controller_managers: int = 1) -> None:
+    """The controller managers, the schedulers (controller-manager-1..N, scheduler-1..N,
+    each leader-elected under its actor name), then the nodes (one actor each, or pools of
     `nodes_per_actor`); wait until every node registered."""
     access, scale = info.access, info.time_scale
-    starts = [start_component(cluster=info.name, kind="controller-manager",
-                              name="controller-manager-1", access=access, time_scale=scale),
-              start_component(cluster=info.name, kind="scheduler", name="scheduler-1",
-                              access=access, time_scale=scale)]
+    starts = [start_component(cluster=info.name, kind=kind, name=f"{kind}-{i}",
+                              access=access, time_scale=scale,
+                              options={"identity": f"{kind}-{i}"}, seed=1000 * i + offset)
+              for kind, count, offset in (("controller-manager", controller_managers, 1),
+                                          ("scheduler", schedulers, 2))
+              for i in range(1, count + 1)]
     if nodes_per_actor == 1:
         starts += [start_component(cluster=info.name, kind="node",
                                    name=node_actor_name(cfg["name"]), access=access,

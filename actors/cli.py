@@ -100,13 +100,19 @@ _NAME_HELP = "Cluster name (its files live in $KUBEMU_HOME/<name>, default ~/.ku
               help="Pod capacity of each node.")
 @click.option("--nodes-per-actor", type=click.IntRange(1, 1000), default=1,
               show_default=True, help="Emulated nodes hosted by one actor (node pools).")
+@click.option("--schedulers", type=click.IntRange(1, 16), default=1, show_default=True,
+              help="Scheduler replicas (leader-elected: one schedules, the others stand by).")
+@click.option("--controller-managers", type=click.IntRange(1, 16), default=1,
+              show_default=True,
+              help="Controller-manager replicas (leader-elected, like the schedulers).")
 @click.option("--time-scale", type=click.FloatRange(min=0.001), default=1.0,
               show_default=True,
               help="Run Kubernetes durations (leases, backoffs, grace periods) this many "
                    "times faster.")
 def up(name: str, store_replicas: str, apiservers: int, api_port: int, bind: str,
        address: str | None, nodes: int, zones: int, node_cpu: str, node_memory: str,
-       max_pods: int, nodes_per_actor: int, time_scale: float) -> None:
+       max_pods: int, nodes_per_actor: int, schedulers: int, controller_managers: int,
+       time_scale: float) -> None:
     """Start a cluster and serve it in the foreground until Ctrl-C or `kubemu down`."""
     from kubemu.actors.bootstrap import BootstrapError
     from kubemu.cluster.api.quantity import parse_quantity
@@ -121,7 +127,8 @@ def up(name: str, store_replicas: str, apiservers: int, api_port: int, bind: str
                            apiservers=apiservers, host=bind, api_port=api_port,
                            ray_address=address, nodes=nodes, zones=zones, node_cpu=node_cpu,
                            node_memory=node_memory, max_pods=max_pods,
-                           nodes_per_actor=nodes_per_actor, time_scale=time_scale))
+                           nodes_per_actor=nodes_per_actor, schedulers=schedulers,
+                           controller_managers=controller_managers, time_scale=time_scale))
     except BootstrapError as exc:
         _fail(str(exc))
     except Exception as exc:  # noqa: BLE001 - a component failed to start: say which, briefly

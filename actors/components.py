@@ -9,6 +9,13 @@ in-process; only the transport and the clock differ. Actors take no CPU reservat
 (`num_cpus=0`) so a 2-core machine holds the whole cluster. A node actor that stops (or is
 killed) leaves its Node and pods exactly as they were: to the control plane it is a dead
 node, which is the point.
+
+The scheduler and the controller manager run leader-elected, as upstream's --leader-elect
+default: each replica (`scheduler-1..N`, `controller-manager-1..N`) wraps its component in
+`LeaderElected` over the Lease `kube-system/kube-scheduler` or
+`kube-system/kube-controller-manager`, with the actor's name as its identity (Ray names are
+unique, so no two live replicas share one). Only the holder runs the component; standbys wait
+and take over once the leader's lease expires (a killed actor) or is released (a stopped one).
 """
 
 from __future__ import annotations
@@ -25,13 +32,18 @@ import ray
 from kubemu.actors.access import ApiAccess
 from kubemu.actors.runtime import namespace
 from kubemu.cluster.controllers.manager import ControllerManager
+from kubemu.cluster.leaderelected import LeaderElected
 from kubemu.cluster.node.config import NodeConfig
 from kubemu.cluster.node.kubelet import Kubelet
 from kubemu.cluster.node.pool import NodePool
 from kubemu.cluster.scheduler.scheduler import Scheduler
 from kubemu.cluster.timing import Timing
 
-__all__ = ["ComponentActor", "start_component", "stop_components", "node_actor_name"]
+__all__ = ["ComponentActor", "start_component", "stop_components", "node_actor_name",
+           "LEASES"]
+
+# The Lease each leader-elected kind holds in kube-system (upstream's lock names).
+LEASES = {"scheduler": "kube-scheduler", "controller-manager": "kube-controller-manager"}
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +74,10 @@ class ComponentActor:
 
     async def ping(self) -> dict:
         running = self.task is not None and not self.task.done()
-        return {"kind": self.kind, "running": running, "pid": os.getpid()}
+        answer = {"kind": self.kind, "running": running, "pid": os.getpid()}
+        if isinstance(self.component, LeaderElected):
+            answer["leading"] = self.component.leading
+        return answer
 
     async def logs(self, namespace_: str, name: str, container: str,
                    previous: bool = False) -> list[str]:
@@ -85,11 +100,11 @@ class ComponentActor:
         self.component = self.task = self.client = None
 
     def _build(self, client: Any) -> Any:
-        if self.kind == "scheduler":
-            return Scheduler(client, self.timing, rng=self.rng)
-        if self.kind == "controller-manager":
-            return ControllerManager(client, self.timing, rng=self.rng,
-                                     ca_cert=self.access.ca_pem.decode())
+        if self.kind in LEASES:
+            identity = self.options.get("identity") or f"{self.kind}-{os.getpid()}"
+            return LeaderElected(client, self.timing, lambda: self._build_elected(client),
+                                 lease=LEASES[self.kind], identity=identity,
+                                 rng=random.Random(self.rng.random()))
         if self.kind == "node":
             config = NodeConfig(**self.options["node"])
             if not config.ray_node:
@@ -99,6 +114,13 @@ class ComponentActor:
             configs = [_with_ray_node(NodeConfig(**cfg)) for cfg in self.options["nodes"]]
             return NodePool(client, self.timing, configs, rng=self.rng)
         raise ValueError(f"unknown component kind {self.kind!r}")
+
+    def _build_elected(self, client: Any) -> Any:
+        """A fresh scheduler or controller manager for one term of leadership."""
+        if self.kind == "scheduler":
+            return Scheduler(client, self.timing, rng=random.Random(self.rng.random()))
+        return ControllerManager(client, self.timing, rng=random.Random(self.rng.random()),
+                                 ca_cert=self.access.ca_pem.decode())
 
 
 async def start_component(*, cluster: str, kind: str, name: str, access: ApiAccess,

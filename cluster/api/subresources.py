@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from kubemu.cluster.api.errors import (
-    BadRequest, Conflict, InternalError, NotFound, TooManyRequests,
+    BadRequest, Conflict, Forbidden, InternalError, NotFound, TooManyRequests,
 )
 from kubemu.cluster.api.handlers import Handlers, Options
 from kubemu.cluster.api.objects import decode, meta, rfc3339
@@ -24,13 +24,17 @@ from kubemu.cluster.api.registry import Resource
 from kubemu.cluster.api.selectors import selector_from_dict
 from kubemu.cluster.store import prefix_end
 
-__all__ = ["get_scale", "update_scale", "patch_scale", "bind", "evict", "SCALABLE"]
+__all__ = ["get_scale", "update_scale", "patch_scale", "bind", "evict", "SCALABLE",
+           "MAX_DISRUPTED_POD_SIZE"]
 
 SCALABLE = frozenset({("apps", "deployments"), ("apps", "replicasets"),
                       ("apps", "statefulsets")})
 _PDBS = Resource(group="policy", version="v1", kind="PodDisruptionBudget",
                  plural="poddisruptionbudgets", singular="poddisruptionbudget",
                  namespaced=True, subresources=("status",))
+MAX_DISRUPTED_POD_SIZE = 2000  # upstream's MaxDisruptedPodSize
+_EVICTION_RETRIES = 20  # upstream's EvictionsRetry steps
+_VIOLATION = "Cannot evict pod as it would violate the pod's disruption budget."
 
 
 def _check_scalable(res: Resource) -> None:
@@ -118,15 +122,45 @@ async def bind(h: Handlers, res: Resource, namespace: str, name: str, body: Any,
 
 async def evict(h: Handlers, res: Resource, namespace: str, name: str, body: Any,
                 opts: Options) -> dict:
-    """POST pods/{name}/eviction: delete the pod if its disruption budgets allow it."""
+    """POST pods/{name}/eviction: delete the pod if its disruption budget allows it
+    (upstream's EvictionREST.Create)."""
     if not isinstance(body, dict):
         raise BadRequest("the body of an eviction request must be an Eviction")
-    delete_options = body.get("deleteOptions") or {}
-    pod = await h.get(res, namespace, name)
-    phase = (pod.get("status") or {}).get("phase")
-    if phase in ("Succeeded", "Failed", "Pending") or meta(pod).get("deletionTimestamp"):
+    given = (body.get("metadata") or {}).get("name")
+    if given and given != name:
+        raise BadRequest("name in URL does not match name in Eviction object")
+    delete_options = dict(body.get("deleteOptions") or {})
+    for _ in range(_EVICTION_RETRIES):
+        pod = await h.get(res, namespace, name)
+        if _can_ignore_pdb(pod):
+            await h.delete(res, namespace, name, delete_options, opts)
+            return _success(201)
+        budgets = await _budgets_of(h, namespace, pod)
+        if len(budgets) > 1:
+            raise InternalError("This pod has more than one PodDisruptionBudget, which the "
+                                "eviction subresource does not support.")
+        if budgets:
+            kv, pdb = budgets[0]
+            if not _is_ready(pod) and _unhealthy_may_go(pdb):
+                # an unready pod does not count as healthy: taking it away costs the budget
+                # nothing, as long as it is still the pod that was judged (resourceVersion)
+                pre = {**(delete_options.get("preconditions") or {}),
+                       "resourceVersion": meta(pod)["resourceVersion"]}
+                await h.delete(res, namespace, name, {**delete_options, "preconditions": pre},
+                               opts)
+                return _success(201)
+            if not await _check_and_decrement(h, kv, pdb, name, opts):
+                continue  # the budget changed under us: judge again from fresh reads
+        await _mark_disruption_target(h, res, namespace, name, opts)
         await h.delete(res, namespace, name, delete_options, opts)
         return _success(201)
+    raise TooManyRequests("Cannot evict pod as it would violate the pod's disruption budget.",
+                          details={"retryAfterSeconds": 1})
+
+
+async def _budgets_of(h: Handlers, namespace: str, pod: dict) -> list[tuple[dict, dict]]:
+    """The PodDisruptionBudgets of the pod's namespace whose selector matches it (a nil
+    selector matches nothing, an empty one everything)."""
     listed = await h.store.request({"op": "range", "key": _PDBS.prefix(namespace),
                                     "range_end": prefix_end(_PDBS.prefix(namespace))})
     labels = meta(pod).get("labels") or {}
@@ -134,34 +168,106 @@ async def evict(h: Handlers, res: Resource, namespace: str, name: str, body: Any
     for kv in listed["kvs"]:
         pdb = decode(kv)
         selector = (pdb.get("spec") or {}).get("selector")
-        if selector is None:
-            continue
-        if selector_from_dict(selector).matches(labels):
+        if selector is not None and selector_from_dict(selector).matches(labels):
             budgets.append((kv, pdb))
-    if len(budgets) > 1:
-        raise InternalError("This pod has more than one PodDisruptionBudget, which the "
-                            "eviction subresource does not support.")
-    if budgets:
-        kv, pdb = budgets[0]
-        status = pdb.setdefault("status", {})
-        stale = int(status.get("observedGeneration", 0)) < int(meta(pdb).get("generation", 1))
-        allowed = int(status.get("disruptionsAllowed", 0))
-        if stale or allowed <= 0:
-            why = ("the disruption budget's status is not yet up to date" if stale else
-                   f"The disruption budget {meta(pdb)['name']} needs "
-                   f"{status.get('desiredHealthy', 0)} healthy pods and has "
-                   f"{status.get('currentHealthy', 0)} currently")
-            raise TooManyRequests(
-                "Cannot evict pod as it would violate the pod's disruption budget.",
-                details={"causes": [{"reason": "DisruptionBudget", "message": why}]})
-        status["disruptionsAllowed"] = allowed - 1
-        status.setdefault("disruptedPods", {})[name] = rfc3339(h.wall_clock())
-        if await h.put_if_unchanged(kv, pdb, opts) is None:
-            raise TooManyRequests("Cannot evict pod as it would violate the pod's "
-                                  "disruption budget: the budget changed, retry",
-                                  details={"retryAfterSeconds": 1})
-    await h.delete(res, namespace, name, delete_options, opts)
-    return _success(201)
+    return budgets
+
+
+async def _check_and_decrement(h: Handlers, kv: dict, pdb: dict, pod_name: str,
+                               opts: Options) -> bool:
+    """Take one disruption from the budget in one guarded write: raise 429 when none is
+    allowed, False when someone wrote the budget since it was read."""
+    name = meta(pdb)["name"]
+    status = pdb.setdefault("status", {})
+    if int(status.get("observedGeneration", 0)) < int(meta(pdb).get("generation", 1)):
+        raise TooManyRequests(
+            _VIOLATION, details={"retryAfterSeconds": 10, "causes": [{
+                "reason": "DisruptionBudget",
+                "message": f"The disruption budget {name} is still being processed by the "
+                           f"server."}]})
+    allowed = int(status.get("disruptionsAllowed", 0))
+    if allowed < 0:
+        raise _forbidden(name, "pdb disruptions allowed is negative")
+    if len(status.get("disruptedPods") or {}) > MAX_DISRUPTED_POD_SIZE:
+        raise _forbidden(name, "DisruptedPods map too big - too many evictions not "
+                               "confirmed by PDB controller")
+    if allowed == 0:
+        raise TooManyRequests(_VIOLATION, details={"causes": [{
+            "reason": "DisruptionBudget",
+            "message": f"The disruption budget {name} needs "
+                       f"{status.get('desiredHealthy', 0)} healthy pods and has "
+                       f"{status.get('currentHealthy', 0)} currently"}]})
+    status["disruptionsAllowed"] = allowed - 1
+    if allowed - 1 == 0:
+        _set_insufficient(status, h.wall_clock())
+    if opts.dry_run:
+        return True
+    status.setdefault("disruptedPods", {})[pod_name] = rfc3339(h.wall_clock())
+    return await h.put_if_unchanged(kv, pdb, opts) is not None
+
+
+async def _mark_disruption_target(h: Handlers, res: Resource, namespace: str, name: str,
+                                  opts: Options) -> None:
+    """Add the DisruptionTarget condition (reason EvictionByEvictionAPI) before deleting,
+    as upstream does; best effort: a pod that changed meanwhile is deleted without it."""
+    if opts.dry_run:
+        return
+    kv = await h.read_kv(res, namespace, name)
+    if kv is None:
+        return
+    pod = decode(kv)
+    status = pod.setdefault("status", {})
+    conditions = status.get("conditions") or []
+    if any(c.get("type") == "DisruptionTarget" and c.get("status") == "True"
+           for c in conditions):
+        return
+    status["conditions"] = [c for c in conditions if c.get("type") != "DisruptionTarget"] + [{
+        "type": "DisruptionTarget", "status": "True", "lastProbeTime": None,
+        "lastTransitionTime": rfc3339(h.wall_clock()), "reason": "EvictionByEvictionAPI",
+        "message": "Eviction API: evicting"}]
+    await h.put_if_unchanged(kv, pod, opts)
+
+
+def _forbidden(name: str, why: str) -> Forbidden:
+    return Forbidden(f'poddisruptionbudgets.policy "{name}" is forbidden: {why}',
+                     details={"name": name, "group": "policy",
+                              "kind": "poddisruptionbudgets"})
+
+
+def _can_ignore_pdb(pod: dict) -> bool:
+    """Terminal, pending and terminating pods are evicted without asking a budget."""
+    phase = (pod.get("status") or {}).get("phase")
+    return phase in ("Succeeded", "Failed", "Pending") or bool(
+        meta(pod).get("deletionTimestamp"))
+
+
+def _is_ready(pod: dict) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or ())
+
+
+def _unhealthy_may_go(pdb: dict) -> bool:
+    """unhealthyPodEvictionPolicy: AlwaysAllow always; IfHealthyBudget (the default) only
+    while the budget has its desired healthy pods."""
+    if (pdb.get("spec") or {}).get("unhealthyPodEvictionPolicy") == "AlwaysAllow":
+        return True
+    status = pdb.get("status") or {}
+    desired = int(status.get("desiredHealthy", 0))
+    return desired > 0 and int(status.get("currentHealthy", 0)) >= desired
+
+
+def _set_insufficient(status: dict, wall: float) -> None:
+    """DisruptionAllowed False/InsufficientPods (upstream's UpdateDisruptionAllowedCondition
+    once the last allowed disruption is taken)."""
+    conditions = status.get("conditions") or []
+    old = next((c for c in conditions if c.get("type") == "DisruptionAllowed"), None)
+    cond = {"type": "DisruptionAllowed", "status": "False", "reason": "InsufficientPods",
+            "message": "", "observedGeneration": status.get("observedGeneration", 0),
+            "lastTransitionTime": (old["lastTransitionTime"] if old is not None
+                                   and old.get("status") == "False"
+                                   and old.get("lastTransitionTime") else rfc3339(wall))}
+    status["conditions"] = [c for c in conditions if c.get("type") != "DisruptionAllowed"] + [
+        cond]
 
 
 def _success(code: int) -> dict:

@@ -19,6 +19,7 @@ from kubemu.cluster.client.factory import InformerFactory
 from kubemu.cluster.controllers.cronjob import CronJobController
 from kubemu.cluster.controllers.daemonset import DaemonSetController
 from kubemu.cluster.controllers.deployment import DeploymentController
+from kubemu.cluster.controllers.disruption import DisruptionController
 from kubemu.cluster.controllers.events import EventRecorder
 from kubemu.cluster.controllers.garbagecollector import GarbageCollector
 from kubemu.cluster.controllers.job import JobController
@@ -47,6 +48,7 @@ CONTROLLERS: dict[str, Builder] = {
     "statefulset": lambda c, t, f, r, o: StatefulSetController(c, t, factory=f, recorder=r),
     "daemonset": lambda c, t, f, r, o: DaemonSetController(c, t, factory=f, recorder=r),
     "job": lambda c, t, f, r, o: JobController(c, t, factory=f, recorder=r),
+    "disruption": lambda c, t, f, r, o: DisruptionController(c, t, factory=f, recorder=r),
     "cronjob": lambda c, t, f, r, o: CronJobController(c, t, factory=f, recorder=r),
     "ttl-after-finished": lambda c, t, f, r, o: TTLAfterFinishedController(
         c, t, factory=f, recorder=r),
@@ -67,7 +69,7 @@ CONTROLLERS: dict[str, Builder] = {
 EVENT_SOURCES = {
     "replicaset": "replicaset-controller", "deployment": "deployment-controller",
     "statefulset": "statefulset-controller", "daemonset": "daemonset-controller",
-    "job": "job-controller", "cronjob": "cronjob-controller",
+    "job": "job-controller", "cronjob": "cronjob-controller", "disruption": "controllermanager",
     "ttl-after-finished": "ttl-after-finished-controller",
     "garbagecollector": "garbage-collector-controller",
     "namespace": "namespace-controller", "serviceaccount": "service-account-controller",

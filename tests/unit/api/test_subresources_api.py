@@ -63,6 +63,7 @@ async def test_eviction_honours_the_disruption_budget(api):
     await api.json("POST", f"{PODS}/guarded/binding", {"target": {"name": "n1"}}, expect=201)
     pod = await api.json("GET", f"{PODS}/guarded")
     pod["status"]["phase"] = "Running"
+    pod["status"]["conditions"].append({"type": "Ready", "status": "True"})  # a healthy pod
     await api.json("PUT", f"{PODS}/guarded/status", pod)
     pdb = await api.json("POST", PDBS, {"metadata": {"name": "db"}, "spec": {
         "minAvailable": 1, "selector": {"matchLabels": {"app": "db"}}}}, expect=201)
