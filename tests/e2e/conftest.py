@@ -68,15 +68,17 @@ NODES, ZONES, TIME_SCALE = 6, 3, 10.0
 @pytest.fixture(scope="session")
 def api_cluster(ray_session, tmp_path_factory) -> Iterator[ApiCluster]:
     """One cluster for every e2e test that needs one: a 3-replica store, two API servers
-    sharing a port, the controller manager, the scheduler and 6 nodes in 3 zones, with
-    Kubernetes time running 10x faster (grace periods, backoffs, leases)."""
+    sharing a port, two controller managers and two schedulers (each pair leader-elected)
+    and 6 nodes in 3 zones, with Kubernetes time running 10x faster (grace periods,
+    backoffs, leases)."""
     from kubemu.actors import bootstrap
 
     name = f"e2e-{uuid.uuid4().hex[:6]}"
     home = tmp_path_factory.mktemp("e2e-cluster")
     info = asyncio.run(bootstrap.up(name=name, home=home, api_port=free_port(),
                                     apiservers=2, nodes=NODES, zones=ZONES,
-                                    time_scale=TIME_SCALE))
+                                    time_scale=TIME_SCALE, schedulers=2,
+                                    controller_managers=2))
     ca_file = home / "ca.crt"
     ca_file.write_bytes(info.ca_pem)
     try:

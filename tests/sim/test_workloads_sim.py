@@ -1,6 +1,7 @@
 """CI for the workload simulation: seeded scenarios of scheduler + controllers + kubelets
-with churn and node failures; no node over-committed, no pod bound twice, every Deployment
-converges. A failure prints the seed's steps and its reproduce command."""
+with churn, voluntary evictions and node failures; no node over-committed, no pod bound
+twice, no StatefulSet ordinal running twice, PDBs hold, every Deployment and the StatefulSet
+converge. A failure prints the seed's steps and its reproduce command."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ SEEDS = range(6)
 
 
 @pytest.mark.parametrize("seed", [pytest.param(s, id=f"seed-{s}") for s in SEEDS])
-def test_churn_and_node_failures_never_overcommit_and_converge(seed):
+def test_churn_evictions_and_node_failures_keep_invariants_and_converge(seed):
     result = run(seed)
     if not result.ok:
         pytest.fail(f"seed {seed}: {result.failure}\n  steps:\n    "

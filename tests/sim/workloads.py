@@ -9,8 +9,14 @@ scenario makes (which Deployment to scale, which node to stop). Checkers:
 - no node over-committed: at every check, the requests of the pods Running on a node fit its
   allocatable (cpu, memory, pods);
 - no pod bound twice: a pod's nodeName never changes once set (watched);
-- convergence: after the churn ends, every Deployment reaches its replicas as updated,
-  available pods on live nodes, within a deadline.
+- no StatefulSet ordinal runs twice: no pod name of the StatefulSet `db` has live containers
+  on two kubelets at once (a stopped kubelet's pods count as still running: a partitioned
+  node's containers do);
+- PodDisruptionBudgets hold under voluntary evictions: the eviction API only allows evicting
+  a `guarded` pod (PDB minAvailable 2 of 3) while at least 3 of them are ready;
+- convergence: after the churn ends and stopped nodes come back, every Deployment reaches
+  its replicas as updated, available pods, and the StatefulSet its ready replicas, within a
+  deadline.
 A failure names the seed; `python -m tests.sim.workloads --seed N` reproduces it.
 """
 
@@ -21,6 +27,7 @@ import asyncio
 import sys
 from dataclasses import dataclass, field
 
+from kubemu.cluster.api.errors import ApiError
 from kubemu.cluster.api.quantity import milli_value, parse_quantity
 from kubemu.cluster.clock import derive_rng
 from kubemu.cluster.controllers.manager import ControllerManager
@@ -83,10 +90,15 @@ async def _scenario(seed: int, result: SimResult, *, nodes: int, deployments: in
         replicas = {f"d{i}": rng.randint(1, 4) for i in range(deployments)}
         for name, count in replicas.items():
             await client.create(_deployment(name, count, image="nginx:1"), namespace="default")
+        await client.create(_deployment("guarded", 3, image="nginx:1"), namespace="default")
+        await client.create(_pdb("guarded", min_available=2), namespace="default")
+        await client.create(_statefulset("db", 3), namespace="default")
         stopped: list[str] = []
+        evictions = {"allowed": 0, "refused": 0}
         for step in range(steps):
             await asyncio.sleep(rng.uniform(5, 60))
-            action = rng.choice(["scale", "scale", "image", "stop", "restart", "delete-pod"])
+            action = rng.choice(["scale", "scale", "image", "stop", "restart", "delete-pod",
+                                 "evict", "evict"])
             name = rng.choice(sorted(replicas))
             if action == "scale":
                 replicas[name] = rng.randint(0, 5)
@@ -109,11 +121,18 @@ async def _scenario(seed: int, result: SimResult, *, nodes: int, deployments: in
                 if pods:
                     victim_pod = rng.choice(sorted(p["metadata"]["name"] for p in pods))
                     await client.delete("v1", "Pod", victim_pod, namespace="default")
+            elif action == "evict":  # a burst: the second must wait for the first's replacement
+                name = "; ".join([await _evict_one(client, rng, evictions) for _ in range(2)])
             result.steps.append(f"t={asyncio.get_running_loop().time():.0f} {action} {name}")
             await _check_not_overcommitted(client)
-        await eventually(lambda: _converged(client, replicas, set(stopped)), timeout=1200,
-                         step=5, what=f"every Deployment converged (seed {seed})")
+            _check_ordinals_run_once(kubelets)
+        for back in stopped:  # nodes come back: their kubelets finish what was deleted
+            start_node(int(back.split("-")[1]))
+        replicas["guarded"] = 3
+        await eventually(lambda: _converged(client, replicas), timeout=1200, step=5,
+                         what=f"every Deployment and the StatefulSet converged (seed {seed})")
         await _check_not_overcommitted(client)
+        _check_ordinals_run_once(kubelets)
         double = {uid: n for uid, n in bindings.items() if n == "<rebound>"}
         assert not double, f"pods bound twice: {sorted(double)}"
         watcher.cancel()
@@ -124,6 +143,67 @@ async def _scenario(seed: int, result: SimResult, *, nodes: int, deployments: in
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, watcher, return_exceptions=True)
+
+
+def _pdb(name: str, *, min_available: int) -> dict:
+    return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"minAvailable": min_available,
+                     "selector": {"matchLabels": {"app": name}}}}
+
+
+def _statefulset(name: str, replicas: int) -> dict:
+    spec = _deployment(name, replicas, image="postgres:16")["spec"]
+    spec.pop("strategy")
+    return {"apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {**spec, "serviceName": name}}
+
+
+async def _evict_one(client, rng, counts: dict[str, int]) -> str:
+    """Evict a random `guarded` pod; the PDB (minAvailable 2) must refuse unless 3 are
+    ready (nothing else makes them unready between the list and the eviction)."""
+    pods = [p for p in (await client.list("v1", "Pod", namespace="default",
+                                          label_selector="app=guarded"))["items"]
+            if not p["metadata"].get("deletionTimestamp")]
+    if not pods:
+        return "nothing"
+    ready = sum(1 for p in pods if _ready(p))
+    victim = rng.choice(sorted(p["metadata"]["name"] for p in pods))
+    try:
+        await client.create({"apiVersion": "policy/v1", "kind": "Eviction",
+                             "metadata": {"name": victim, "namespace": "default"}},
+                            namespace="default", subresource="eviction")
+    except ApiError as exc:
+        if exc.code != 429:
+            raise
+        counts["refused"] += 1
+        return f"{victim} refused with {ready} ready"
+    counts["allowed"] += 1
+    victim_ready = _ready(next(p for p in pods if p["metadata"]["name"] == victim))
+    assert ready >= 3 or not victim_ready, \
+        f"eviction of ready {victim} allowed with only {ready} guarded pods ready (PDB 2)"
+    return f"{victim} allowed with {ready} ready"
+
+
+def _ready(pod: dict) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or ())
+
+
+def _check_ordinals_run_once(kubelets: dict) -> None:
+    running: dict[str, list[str]] = {}
+    for node, kubelet in kubelets.items():
+        for driver in kubelet.pods.values():
+            worker = driver.worker
+            name = (driver.pod.get("metadata") or {}).get("name", "")
+            if worker is None or worker.finished or not name.startswith("db-"):
+                continue
+            if worker.status().get("phase") in ("Succeeded", "Failed"):
+                continue
+            running.setdefault(name, []).append(node)
+    twice = {name: nodes for name, nodes in running.items() if len(nodes) > 1}
+    assert not twice, f"StatefulSet pods running on two nodes at once: {twice}"
 
 
 def _deployment(name: str, replicas: int, *, image: str) -> dict:
@@ -177,7 +257,7 @@ async def _check_not_overcommitted(client) -> None:
         assert len(running) <= int(alloc.get("pods", "110")), f"{name}: too many pods"
 
 
-async def _converged(client, replicas: dict[str, int], stopped: set[str]) -> bool:
+async def _converged(client, replicas: dict[str, int]) -> bool:
     deps = {d["metadata"]["name"]: d
             for d in (await client.list("apps/v1", "Deployment", namespace="default"))["items"]}
     pods = (await client.list("v1", "Pod", namespace="default"))["items"]
@@ -194,9 +274,10 @@ async def _converged(client, replicas: dict[str, int], stopped: set[str]) -> boo
         live = [p for p in pods if p["metadata"]["labels"].get("app") == name
                 and not p["metadata"].get("deletionTimestamp")
                 and p["status"].get("phase") == "Running"]
-        if len(live) != want or any(p["spec"].get("nodeName") in stopped for p in live):
+        if len(live) != want:
             return False
-    return True
+    sts = await client.get("apps/v1", "StatefulSet", "db", namespace="default")
+    return (sts.get("status") or {}).get("readyReplicas", 0) == 3
 
 
 def main(argv: list[str] | None = None) -> int:
