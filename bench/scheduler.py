@@ -10,6 +10,16 @@ percentageOfNodesToScore: 42% of the nodes are filtered per pod); the reference 
 same process is the same workload shape on 100 nodes (500 pods; every node is filtered).
 Target: >= 300 pods/s on 1,000 nodes.
 
+`--variant` picks the workload (default `all`: one row pair each). `basic` is the above.
+`topology-spread` is upstream scheduler_perf's TopologySpreading shape: every node first gets
+one plain pod (scheduled before the clock starts), then the measured pods (label color=blue,
+100m / 500Mi) each carry one DoNotSchedule constraint, maxSkew 5 over
+topology.kubernetes.io/zone, selecting color=blue. `inter-pod-affinity`: the same plain pods
+first, then measured pods in 50 groups, each with a required anti-affinity to its own group on
+kubernetes.io/hostname (at most one per node) and a preferred affinity (weight 100) to its own
+group on the zone. Upstream's CI floor for TopologySpreading is 85 pods/s at 5,000 nodes; ours
+runs at 1,000 nodes (`--nodes`), so the comparison is indicative only.
+
 `--e2e` (bench/scheduler_e2e.py) runs the whole control plane: pods created through the API
 until Running and ready, on a Ray cluster of `--e2e-nodes` (100) nodes and, as the reference,
 the same components in this process without Ray or HTTP. Targets: >= 100 pods/s
@@ -46,6 +56,9 @@ from bench.scheduler_e2e import CPU_GROUPS, IN_PROCESS, RAY, E2ePhase, run_syste
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 TARGET_PODS_PER_SECOND = 300.0
+UPSTREAM_TOPOLOGY_SPREAD_FLOOR = 85.0   # scheduler_perf CI floor, TopologySpreading 5,000 nodes
+VARIANTS = ("basic", "topology-spread", "inter-pod-affinity")
+AFFINITY_GROUPS = 50
 TARGET_E2E_PODS_PER_SECOND = 100.0
 TARGET_E2E_P99 = 1.0
 ZONES = ("zone-a", "zone-b", "zone-c")
@@ -80,26 +93,56 @@ def make_node(i: int) -> dict:
             "spec": {}, "status": {"allocatable": resources, "capacity": resources}}
 
 
-def make_pod(i: int, rng: random.Random) -> dict:
+def make_pod(i: int, rng: random.Random, variant: str = "basic") -> dict:
+    """A measured pod of `variant` (basic pods are also the other variants' initial pods)."""
     cpu = f"{rng.randrange(100, 501, 50)}m"
     memory = f"{rng.choice((64, 128, 256, 512))}Mi"
+    labels: dict[str, str] = {}
+    spec: dict = {}
+    if variant == "topology-spread":
+        cpu, memory = "100m", "500Mi"
+        labels = {"color": "blue"}
+        spec["topologySpreadConstraints"] = [{
+            "maxSkew": 5, "topologyKey": "topology.kubernetes.io/zone",
+            "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": {"color": "blue"}}}]
+    elif variant == "inter-pod-affinity":
+        group = {"group": f"g-{i % AFFINITY_GROUPS}"}
+        labels = dict(group)
+        spec["affinity"] = {
+            "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+                {"labelSelector": {"matchLabels": group},
+                 "topologyKey": "kubernetes.io/hostname"}]},
+            "podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 100, "podAffinityTerm": {
+                    "labelSelector": {"matchLabels": group},
+                    "topologyKey": "topology.kubernetes.io/zone"}}]}}
     return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": f"pod-{i:05d}", "namespace": "bench", "uid": f"pod-uid-{i}"},
-            "spec": {"schedulerName": "default-scheduler", "priority": 0, "containers": [
+            "metadata": {"name": f"pod-{variant}-{i:05d}", "namespace": "bench",
+                         "uid": f"pod-uid-{variant}-{i}", "labels": labels},
+            "spec": {"schedulerName": "default-scheduler", "priority": 0, **spec, "containers": [
                 {"name": "app", "image": "registry.k8s.io/pause:3.9",
                  "resources": {"requests": {"cpu": cpu, "memory": memory}}}]},
             "status": {"phase": "Pending"}}
 
 
-def run_algorithm(name: str, *, nodes: int, pods: int, seed: int) -> Run:
-    """Schedule `pods` pods onto `nodes` nodes through cache, queue and framework."""
+def run_algorithm(name: str, *, nodes: int, pods: int, seed: int,
+                  variant: str = "basic") -> Run:
+    """Schedule `pods` pods onto `nodes` nodes through cache, queue and framework (after one
+    unmeasured plain pod per node for the non-basic variants)."""
     rng = random.Random(seed)
     framework = Framework(default_profile(), rng=random.Random(seed))
     queue = SchedulingQueue(events_by_plugin=framework.events_by_plugin)
     cache = SchedulerCache()
     for i in range(nodes):
         cache.add_node(make_node(i))
-    workload = [make_pod(i, rng) for i in range(pods)]
+    if variant != "basic":
+        for i in range(nodes):
+            initial = make_pod(pods + i, rng)
+            chosen = framework.schedule(initial, cache.snapshot()).node_name
+            if chosen is not None:
+                cache.add_pod(cache.assume(initial, chosen))
+    workload = [make_pod(i, rng, variant) for i in range(pods)]
     clock = time.perf_counter
     for p in workload:
         queue.add(p, clock())
@@ -234,6 +277,29 @@ def verdict(runs: list[Run]) -> str:
             f"{percentile(main.latencies, 99) * 1e3:.2f} ms per cycle)")
 
 
+def verdict_variants(runs: list[Run]) -> str:
+    """Topology spread against upstream's CI floor; inter-pod affinity reported alongside."""
+    parts = []
+    for name in ("topology-spread", "inter-pod-affinity"):
+        run = next((r for r in runs if r.name == name and r.nodes == max(
+            x.nodes for x in runs)), None)
+        if run is None:
+            continue
+        text = (f"{name} {run.per_second:,.0f} pods/s on {run.nodes:,} nodes, p99 "
+                f"{percentile(run.latencies, 99) * 1e3:.2f} ms, {run.unschedulable} "
+                "unschedulable")
+        if name == "topology-spread":
+            ok = run.per_second >= UPSTREAM_TOPOLOGY_SPREAD_FLOOR and not run.unschedulable
+            text = (f"{'PASS' if ok else 'FAIL'} vs upstream's TopologySpreading floor "
+                    f"{UPSTREAM_TOPOLOGY_SPREAD_FLOOR:.0f} pods/s (at 5,000 nodes): {text}")
+        parts.append(text)
+    return "; ".join(parts)
+
+
+def _run_name(variant: str) -> str:
+    return "algorithm" if variant == "basic" else variant
+
+
 def record(markdown: str, args: argparse.Namespace, line: str) -> None:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     argv, flags = iter(sys.argv[1:]), []
@@ -257,15 +323,20 @@ def main(args: argparse.Namespace) -> int:
     lines: list[str] = []
     if args.algorithm:
         runs: list[Run] = []
-        for nodes, pods in ((args.nodes, args.pods),
-                            (args.reference_nodes, args.pods * args.reference_nodes
-                             // max(1, args.nodes))):
-            console.print(f"algorithm: {pods:,} pods on {nodes:,} nodes")
-            runs.append(run_algorithm("algorithm", nodes=nodes, pods=pods, seed=args.seed))
+        variants = VARIANTS if args.variant == "all" else (args.variant,)
+        for variant in variants:
+            for nodes, pods in ((args.nodes, args.pods),
+                                (args.reference_nodes, args.pods * args.reference_nodes
+                                 // max(1, args.nodes))):
+                console.print(f"{variant}: {pods:,} pods on {nodes:,} nodes")
+                runs.append(run_algorithm(_run_name(variant), nodes=nodes, pods=pods,
+                                          seed=args.seed, variant=variant))
         table, markdown = render(runs)
         console.print(table)
         sections.append(markdown)
         lines.append(verdict(runs))
+        if "topology-spread" in variants:
+            lines.append(verdict_variants(runs))
     if args.e2e:
         phases = run_e2e(args)
         table, markdown = render_e2e(phases)
@@ -289,6 +360,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--algorithm", action="store_true",
                    help="cache + queue + framework only, in memory (the default)")
     p.add_argument("--e2e", action="store_true", help="end to end through the API server")
+    p.add_argument("--variant", choices=(*VARIANTS, "all"), default="all",
+                   help="algorithm workload: basic pods, topology spread or inter-pod "
+                        "affinity (default: all, one row pair each)")
     p.add_argument("--nodes", type=int, default=1000)
     p.add_argument("--pods", type=int, default=5000)
     p.add_argument("--reference-nodes", type=int, default=100,

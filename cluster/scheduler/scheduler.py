@@ -26,7 +26,8 @@ in the `Nominator` (so the next cycles count the room as taken), then the failur
 patches the pod's nominatedNodeName with its condition, evicts the victims (DisruptionTarget
 condition, delete, Event Preempted) and clears lower-priority nominations on that node
 (`podstatus`). The victims' deletions move the pod back to be tried on its nominated node
-first. A PodDisruptionBudget informer feeds the preemption plugin's `pdb_lister`.
+first. Plugins' other listers (PodDisruptionBudgets for preemption, Services and
+ReplicaSets for default topology spreading, Namespaces) come from `listers.py`.
 
 Latency is measured against the clock from the moment the scheduler first saw the pod (its
 informer ADDED) to the binding's acknowledgement. `run()` never dies on an API error.
@@ -61,6 +62,7 @@ from kubemu.cluster.scheduler.framework import (
     Profile,
     default_profile,
 )
+from kubemu.cluster.scheduler.listers import wire_plugin_listers
 from kubemu.cluster.scheduler.nodeinfo import pod_key
 from kubemu.cluster.scheduler.nominator import Nominator
 from kubemu.cluster.scheduler.podstatus import (
@@ -139,13 +141,8 @@ class Scheduler:
         pods = self.factory.informer("v1", "Pod")
         nodes = self.factory.informer("v1", "Node")
         synced = [nodes.wait_synced(), pods.wait_synced()]
-        wanting = [p for fw in self.frameworks.values() for p in fw.profile.plugins
-                   if hasattr(p, "pdb_lister") and p.pdb_lister is None]
-        if wanting:
-            pdbs = self.factory.informer("policy/v1", "PodDisruptionBudget")
-            synced.append(pdbs.wait_synced())
-            for plugin in wanting:
-                plugin.pdb_lister = pdbs.lister.list
+        synced += wire_plugin_listers(self.factory, [
+            p for fw in self.frameworks.values() for p in fw.profile.plugins])
         regs = [(nodes, nodes.add_handler(self._node_added, self._node_updated,
                                           self._node_deleted)),
                 (pods, pods.add_handler(self._pod_added, self._pod_updated,
