@@ -13,8 +13,9 @@ the kubeconfig `kubemu up` wrote, and the objects read from manifests), printing
 - `apply` is client-side apply kept simple: GET, then create, or a JSON merge patch of the
   manifest plus nulls for the fields dropped since the last apply (read from the
   `kubectl.kubernetes.io/last-applied-configuration` annotation, which it also writes, so
-  kubectl's own apply agrees); the server skips no-op writes, so an unchanged
-  resourceVersion means `unchanged`;
+  kubectl's own apply agrees); the server skips no-op writes, and an object whose
+  non-status content came back the same is `unchanged` (controllers may write status
+  meanwhile);
 - an API error prints as kubectl's one line, `Error from server (NotFound): ...`; a command
   working through several objects reports each failure and goes on, then exits 1.
 """
@@ -202,12 +203,19 @@ async def _apply_one(client: ApiClient, obj: dict, namespace: str | None) -> str
     except NotFound:
         await client.create(desired, namespace=ns, field_manager=FIELD_MANAGER)
         return f"{_type_name(res)}/{name} created"
-    before = (current.get("metadata") or {}).get("resourceVersion")
     patch = _merge_patch(desired, _last_applied(current))
     after = await client.patch(api_version, kind, name, patch, namespace=ns,
                                patch_type="merge", field_manager=FIELD_MANAGER)
-    changed = (after.get("metadata") or {}).get("resourceVersion") != before
+    changed = _applied_part(after) != _applied_part(current)
     return f"{_type_name(res)}/{name} {'configured' if changed else 'unchanged'}"
+
+
+def _applied_part(obj: dict) -> dict:
+    """What an apply can change: not status, nor the bookkeeping every write touches (a
+    controller may write status between our GET and PATCH)."""
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items()
+            if k not in ("resourceVersion", "managedFields")}
+    return {**{k: v for k, v in obj.items() if k != "status"}, "metadata": meta}
 
 
 async def _resource_of(client: ApiClient, obj: dict,

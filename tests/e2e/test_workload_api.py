@@ -302,14 +302,14 @@ spec:
         jobs = get_json(api_cluster, "jobs", "-n", ns)["items"]
         seen.update(j["metadata"]["name"] for j in jobs)
         finished = [j for j in jobs if any(c["type"] == "Complete" and c["status"] == "True"
-                                           for c in j["status"].get("conditions") or ())]
+                                           for c in (j.get("status") or {}).get("conditions") or ())]
         assert len(finished) <= 2 + 1, [j["metadata"]["name"] for j in jobs]
         return len(seen) >= 4
 
     wait_for(three_jobs, timeout=90, what="four scheduled Jobs")
     wait_for(lambda: len([j for j in get_json(api_cluster, "jobs", "-n", ns)["items"]
                           if any(c["type"] == "Complete" for c in
-                                 j["status"].get("conditions") or ())]) <= 2,
+                                 (j.get("status") or {}).get("conditions") or ())]) <= 2,
              what="history trimmed to 2")
     assert cron["status"]["lastScheduleTime"]
 
