@@ -171,7 +171,8 @@ def cluster(tmp_path_factory) -> Cluster:
     log = home / "up.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "kubemu.actors.cli", "up", "--api-port", str(port)],
+            [sys.executable, "-m", "kubemu.actors.cli", "up", "--api-port", str(port),
+             "--nodes", "2", "--time-scale", "60"],
             stdout=out, stderr=subprocess.STDOUT,
             env={**os.environ, "KUBEMU_HOME": str(home)})
     c = Cluster(home=home, port=port, proc=proc, log=log)
@@ -400,6 +401,56 @@ def test_delete_by_name_and_by_manifest(cluster, tmp_path):
                                            'configmap "listed-2" deleted'], by_name.stderr
     assert by_file.stdout == 'deployment.apps "web" deleted\n', by_file.stderr
     assert gone.returncode == 1 and "NotFound" in gone.stderr
+
+
+def test_a_minutely_cronjob_runs_about_every_second_at_time_scale_60(cluster):
+    """`kubemu up --time-scale 60`: a minute of Kubernetes time is a second, so a CronJob
+    scheduled every minute makes a Job about every second and keeps its history limit."""
+    manifest = """apiVersion: batch/v1
+kind: CronJob
+metadata: {name: tick, namespace: default}
+spec:
+  schedule: "* * * * *"
+  successfulJobsHistoryLimit: 2
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers: [{name: c, image: busybox, command: [sh, -c, 'echo tick']}]
+"""
+    kubectl = ["kubectl", "--kubeconfig", str(cluster.kubeconfig)]
+    subprocess.run([*kubectl, "apply", "-f", "-"], input=manifest, text=True, check=True,
+                   capture_output=True, timeout=60)
+    seen: set[str] = set()
+    started = time.monotonic()
+    deadline = started + 60
+    while len(seen) < 5 and time.monotonic() < deadline:
+        jobs = json.loads(subprocess.run([*kubectl, "get", "jobs", "-o", "json"], text=True,
+                                         check=True, capture_output=True,
+                                         timeout=60).stdout)["items"]
+        seen.update(j["metadata"]["name"] for j in jobs if j["metadata"]["name"].startswith(
+            "tick-"))
+        time.sleep(0.2)
+    elapsed = time.monotonic() - started
+    assert len(seen) >= 5, f"only {sorted(seen)} in {elapsed:.0f}s"
+    print(f"{len(seen)} Jobs in {elapsed:.1f} s")
+
+    def complete(j: dict) -> bool:
+        return any(c["type"] == "Complete" for c in (j.get("status") or {}).get(
+            "conditions") or ())
+
+    deadline = time.monotonic() + 30
+    while True:
+        jobs = json.loads(subprocess.run([*kubectl, "get", "jobs", "-o", "json"], text=True,
+                                         check=True, capture_output=True,
+                                         timeout=60).stdout)["items"]
+        if sum(complete(j) for j in jobs) <= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert sum(complete(j) for j in jobs) <= 2, [j["metadata"]["name"] for j in jobs]
+    subprocess.run([*kubectl, "delete", "cronjob", "tick"], check=False, capture_output=True,
+                   timeout=60)
 
 
 def test_down_stops_the_cluster_and_up_exits_0(cluster):
