@@ -1,0 +1,164 @@
+"""kube-proxy rules under incremental Service / EndpointSlice / Node changes, and at scale."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+
+from kubemu.network.proxy import Drop, ProxyRules
+
+from tests.unit.network.proxykit import (
+    CLUSTER_IP,
+    POD_SRC,
+    endpoint,
+    endpoint_slice,
+    service,
+)
+
+
+def _rules(zone: str = "a") -> ProxyRules:
+    return ProxyRules("n1", zone, rng=random.Random(3))
+
+
+def _route(rules: ProxyRules, ip: str = CLUSTER_IP, port: int = 80):
+    return rules.route(ip, port, "TCP", src_ip=POD_SRC, now=0.0)
+
+
+def _many(n: int, start: int = 0) -> list[dict]:
+    return [endpoint(f"10.244.{i // 250}.{i % 250 + 1}", f"n{i % 6}", "abc"[i % 3],
+                     pod=f"web-{i}") for i in range(start, start + n)]
+
+
+def test_slice_before_service_is_used_once_service_arrives() -> None:
+    rules = _rules()
+    rules.update_slice(endpoint_slice(endpoints=[endpoint("10.244.2.5", "n2")]))
+    assert _route(rules) is None
+    rules.update_service(service())
+    assert _route(rules).pod_ip == "10.244.2.5"
+
+
+def test_slice_changes_apply_incrementally() -> None:
+    rules = _rules()
+    rules.update_service(service())
+    rules.update_slice(endpoint_slice("web-1", endpoints=[endpoint("10.244.2.5", "n2")]))
+    rules.update_slice(endpoint_slice("web-2", endpoints=[endpoint("10.244.3.5", "n3")]))
+    assert {r.pod_ip for r in rules.endpoints("default/web", "http")} == \
+        {"10.244.2.5", "10.244.3.5"}
+    rules.update_slice(endpoint_slice("web-1", endpoints=[
+        endpoint("10.244.2.5", "n2", ready=False)]))
+    assert {r.pod_ip for r in rules.endpoints("default/web", "http")} == {"10.244.3.5"}
+    rules.delete_slice(endpoint_slice("web-2"))
+    assert _route(rules) == Drop("REJECT", '"default/web:http has no endpoints"')
+    rules.delete_service(service())
+    assert _route(rules) is None
+
+
+def test_endpoint_in_two_slices_counts_once_ready_copy_wins() -> None:
+    rules = _rules()
+    rules.update_service(service())
+    rules.update_slice(endpoint_slice("web-1", endpoints=[endpoint("10.244.2.5", "n2")]))
+    rules.update_slice(endpoint_slice("web-2", endpoints=[
+        endpoint("10.244.2.5", "n2", ready=False)]))
+    assert [r.pod_ip for r in rules.endpoints("default/web", "http")] == ["10.244.2.5"]
+
+
+def test_service_change_moves_its_addresses() -> None:
+    rules = _rules()
+    rules.update_service(service())
+    rules.update_slice(endpoint_slice(endpoints=[endpoint("10.244.2.5", "n2")]))
+    rules.update_service(service(cluster_ip="10.96.0.99"))
+    assert _route(rules) is None
+    assert _route(rules, "10.96.0.99").pod_ip == "10.244.2.5"
+
+
+def test_slice_relabelled_to_other_service_moves() -> None:
+    rules = _rules()
+    rules.update_service(service())
+    rules.update_service(service("api", cluster_ip="10.96.0.30"))
+    rules.update_slice(endpoint_slice("s1", endpoints=[endpoint("10.244.2.5", "n2")]))
+    rules.update_slice(endpoint_slice("s1", service="api",
+                                      endpoints=[endpoint("10.244.2.5", "n2")]))
+    assert isinstance(_route(rules), Drop)
+    assert _route(rules, "10.96.0.30").pod_ip == "10.244.2.5"
+
+
+def test_version_bumps_only_on_changes() -> None:
+    rules = _rules()
+    versions = [rules.version]
+    svc = service()
+    slc = endpoint_slice(endpoints=[endpoint("10.244.2.5", "n2")])
+    for step in (lambda: rules.update_service(svc), lambda: rules.update_service(svc),
+                 lambda: rules.update_slice(slc), lambda: rules.update_slice(slc),
+                 lambda: rules.delete_slice(slc), lambda: rules.delete_slice(slc),
+                 lambda: rules.delete_service(svc), lambda: rules.delete_service(svc)):
+        step()
+        versions.append(rules.version)
+    changed = [b > a for a, b in itertools.pairwise(versions)]
+    assert changed == [True, False, True, False, True, False, True, False]
+
+
+def test_node_ports_and_load_balancer_ips_are_listed_and_freed() -> None:
+    rules = _rules()
+    np_svc = service("np", cluster_ip="10.96.0.40", type="NodePort", ports=[
+        {"name": "http", "port": 80, "nodePort": 30080},
+        {"name": "dns", "port": 53, "protocol": "UDP", "nodePort": 30053}])
+    lb_svc = service("lb", cluster_ip="10.96.0.41", type="LoadBalancer",
+                     ports=[{"port": 443, "nodePort": 30443}], ingress=[{"ip": "127.2.0.1"}])
+    rules.update_service(np_svc)
+    rules.update_service(lb_svc)
+    assert rules.node_ports() == {30080: ("TCP", "default/np"), 30053: ("UDP", "default/np"),
+                                  30443: ("TCP", "default/lb")}
+    assert rules.load_balancer_ips() == {("127.2.0.1", 443): ("TCP", "default/lb")}
+    rules.update_service(service("np", cluster_ip="10.96.0.40"))      # back to ClusterIP
+    rules.delete_service(lb_svc)
+    assert rules.node_ports() == {}
+    assert rules.load_balancer_ips() == {}
+
+
+def test_node_zone_label_change_reapplies_hints() -> None:
+    rules = _rules(zone="")
+    rules.update_service(service())
+    rules.update_slice(endpoint_slice(endpoints=[
+        endpoint("10.244.1.5", "n1", "a", hints=["a"]),
+        endpoint("10.244.2.5", "n2", "b", hints=["b"])]))
+    assert len(rules.endpoints("default/web", "http")) == 2
+    rules.update_node({"metadata": {"name": "n2", "labels": {
+        "topology.kubernetes.io/zone": "a"}}})                     # another node: ignored
+    assert len(rules.endpoints("default/web", "http")) == 2
+    rules.update_node({"metadata": {"name": "n1", "labels": {
+        "topology.kubernetes.io/zone": "b"}}})
+    assert [r.pod_ip for r in rules.endpoints("default/web", "http")] == ["10.244.2.5"]
+
+
+def test_250_endpoints_over_3_slices() -> None:
+    rules = _rules(zone="")
+    rules.update_service(service())
+    eps = _many(250)
+    for n, chunk in enumerate((eps[:100], eps[100:200], eps[200:])):
+        rules.update_slice(endpoint_slice(f"web-{n}", endpoints=chunk))
+    assert len(rules.endpoints("default/web", "http")) == 250
+    seen = {_route(rules).pod_name for _ in range(5000)}
+    assert len(seen) > 240
+    rules.update_slice(endpoint_slice("web-2", endpoints=eps[200:210]))
+    assert len(rules.endpoints("default/web", "http")) == 210
+
+
+def test_route_throughput_sanity() -> None:
+    rules = _rules(zone="")
+    for s in range(200):
+        name, ip = f"svc-{s}", f"10.96.{s // 200}.{s % 200 + 1}"
+        rules.update_service(service(name, cluster_ip=ip))
+        rules.update_slice(endpoint_slice(f"{name}-x", service=name, endpoints=_many(10)))
+    rules.update_service(service("sticky", cluster_ip="10.96.9.9", sessionAffinity="ClientIP"))
+    rules.update_slice(endpoint_slice("sticky-x", service="sticky", endpoints=_many(10)))
+    n = 20000
+    for label, ip in (("random", "10.96.0.77"), ("affinity", "10.96.9.9")):
+        start = time.perf_counter()
+        for _ in range(n):
+            rules.route(ip, 80, "TCP", src_ip=POD_SRC, now=1.0)
+        per = (time.perf_counter() - start) / n * 1e6
+        print(f"route() {label}: {per:.2f} us/connection over 201 services")
+    start = time.perf_counter()
+    rules.update_slice(endpoint_slice("svc-0-x", service="svc-0", endpoints=_many(100)))
+    print(f"update_slice(100 endpoints): {(time.perf_counter() - start) * 1e3:.2f} ms")
