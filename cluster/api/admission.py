@@ -11,7 +11,8 @@ a request and validating it.
 - Service updates keep allocated values (clusterIP(s), nodePorts, healthCheckNodePort) that
   the new object omits -- a PUT of a manifest without them must not look like an attempt to
   unset them -- and drop the type-dependent fields the old type needed when the type changes
-  to one that does not use them (upstream's patchAllocatedValues and
+  to one that does not use them, and healthCheckNodePort when the Service stops being a
+  LoadBalancer with externalTrafficPolicy Local (upstream's patchAllocatedValues and
   dropTypeDependentFields).
 """
 
@@ -112,6 +113,13 @@ def service_update_fixups(new: dict, old: dict) -> None:
         for field in ("externalTrafficPolicy", "healthCheckNodePort"):
             if nspec.get(field) == ospec.get(field):
                 nspec.pop(field, None)
+    needs_health = new_type == "LoadBalancer" and nspec.get("externalTrafficPolicy") == "Local"
+    if needs_health and not nspec.get("healthCheckNodePort") and \
+            ospec.get("healthCheckNodePort"):
+        nspec["healthCheckNodePort"] = ospec["healthCheckNodePort"]
+    elif not needs_health and nspec.get("healthCheckNodePort") == \
+            ospec.get("healthCheckNodePort"):
+        nspec.pop("healthCheckNodePort", None)  # no longer needed: released
     if new_type == "ExternalName" and ospec.get("type", "ClusterIP") != "ExternalName":
         for field in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
             if nspec.get(field) == ospec.get(field):

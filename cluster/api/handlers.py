@@ -7,7 +7,8 @@ without a resourceVersion and patches retry on a lost race, as upstream's Guaran
 An update that changes nothing writes nothing (the resourceVersion stays). `dry_run` runs every
 check and returns the would-be object without writing. The object's verbs live here; lists and
 watches in `lists`/`watches`, subresources in `subresources`, namespace lifecycle in
-`namespaces`.
+`namespaces`. A Service's ClusterIP and NodePort markers (`ipalloc`) are created and deleted
+in the same txn as the Service itself.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from kubemu.cluster.api.errors import (
     UnsupportedMediaType,
 )
 from kubemu.cluster.api.fields import check_fields
+from kubemu.cluster.api.ipalloc import Plan, ServiceAllocator, allocations, taken, txn_parts
 from kubemu.cluster.api.objects import (
     SYSTEM_FIELDS, check_type, decode, deep_copy, encode, generate_name, meta, new_uid,
     qos_class, rfc3339, spec_of, tracks_generation,
@@ -73,11 +75,14 @@ class Handlers:
     """
 
     def __init__(self, store: Any, registry: Registry, *, wall_clock: Callable[[], float],
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None,
+                 service_allocator: ServiceAllocator | None = None) -> None:
         self.store = store
         self.registry = registry
         self.wall_clock = wall_clock
         self.rng = rng or random.Random()
+        self.services = service_allocator or ServiceAllocator(rng=self.rng)
+        """ClusterIPs and NodePorts of Services (markers in the store, see `ipalloc`)."""
         self.on_crd_change: list[Callable[[dict, bool], None]] = []
         """Called with (crd, deleted) after this server writes a CustomResourceDefinition."""
         self.on_namespace_delete: list[Callable[[str], None]] = []
@@ -135,22 +140,45 @@ class Handlers:
         if res.kind == "CustomResourceDefinition":
             _establish(obj)
         key = res.key(ns, md["name"])
+        service = _is_service(res)
         if opts.dry_run:
             if res.namespaced:
                 await self._check_namespace_open(ns)
             if await self.read_kv(res, ns, md["name"]) is not None:
                 raise AlreadyExists.of(res.plural, res.group, md["name"])
+            if service:
+                self.services.plan(obj, None, await taken(self.store))
             return obj
-        md["resourceVersion"] = str(await self._put_new(res, key, ns, obj))
+        if service:
+            md["resourceVersion"] = str(await self._put_new_service(res, key, ns, obj))
+        else:
+            md["resourceVersion"] = str(await self._put_new(res, key, ns, obj))
         if res.kind == "CustomResourceDefinition":
             self._crds_changed(obj, False)
         return obj
 
-    async def _put_new(self, res: Resource, key: str, namespace: str, obj: dict) -> int:
+    async def _put_new_service(self, res: Resource, key: str, namespace: str,
+                               obj: dict) -> int:
+        """Create a Service with its ClusterIP and NodePort markers in one txn, picking
+        again when another writer took a picked value meanwhile."""
+        for _ in range(_MAX_RETRIES):
+            trial = deep_copy(obj)
+            plan = self.services.plan(trial, None, await taken(self.store))
+            revision = await self._put_new(res, key, namespace, trial, plan)
+            if revision is not None:
+                obj["spec"] = trial["spec"]  # a plan fills only the spec
+                return revision
+        raise Conflict.of(res.plural, res.group, meta(obj)["name"],
+                          "could not allocate the Service's addresses; try again")
+
+    async def _put_new(self, res: Resource, key: str, namespace: str, obj: dict,
+                       plan: Plan | None = None) -> int | None:
         """Write a new object in one txn; its revision. The namespace check rides in the same
         txn as a compare on the namespace's mod_revision when the namespace cache knows it
         (one store round, as kube-apiserver's cached namespace lifecycle check); otherwise,
-        or when that compare fails, the namespace is read from the store first."""
+        or when that compare fails, the namespace is read from the store first. A Service's
+        allocation `plan` rides in the same txn; None when one of its values was taken."""
+        extra_compares, extra_ops, probes = txn_parts(plan, obj) if plan else ([], [], [])
         compares = [{"key": key, "target": "create", "result": "=", "value": 0}]
         guard = None
         if res.namespaced:
@@ -159,19 +187,25 @@ class Handlers:
                 await self._check_namespace_open(namespace)
             else:
                 compares.append(guard)
+        success = [{"op": "put", "key": key, "value": encode(obj)}, *extra_ops]
         result = await self.store.request({
-            "op": "txn", "compares": compares,
-            "success": [{"op": "put", "key": key, "value": encode(obj)}],
-            "failure": [{"op": "range", "key": key, "count_only": True}]})
+            "op": "txn", "compares": compares + extra_compares, "success": success,
+            "failure": [{"op": "range", "key": key, "count_only": True}, *probes]})
         if result["succeeded"]:
             return result["revision"]
-        if result["responses"][0]["count"] or guard is None:
+        if result["responses"][0]["count"]:
+            raise AlreadyExists.of(res.plural, res.group, meta(obj)["name"])
+        if any(r["count"] for r in result["responses"][1:]):
+            return None  # an allocated value was taken meanwhile
+        if guard is None:
             raise AlreadyExists.of(res.plural, res.group, meta(obj)["name"])
         await self._check_namespace_open(namespace)  # the namespace changed: look again
         result = await self.store.request({
-            "op": "txn", "compares": compares[:1],
-            "success": [{"op": "put", "key": key, "value": encode(obj)}], "failure": []})
+            "op": "txn", "compares": compares[:1] + extra_compares, "success": success,
+            "failure": [{"op": "range", "key": key, "count_only": True}, *probes]})
         if not result["succeeded"]:
+            if any(r["count"] for r in result["responses"][1:]):
+                return None
             raise AlreadyExists.of(res.plural, res.group, meta(obj)["name"])
         return result["revision"]
 
@@ -288,6 +322,8 @@ class Handlers:
             return old
         if deletion.should_delete_during_update(res, new):
             return await self.delete_now(res, kv, new, opts)
+        if _is_service(res) and subresource != "status":
+            return await self._put_service_update(kv, new, old, opts)
         written = await self.put_if_unchanged(kv, new, opts)
         if written is not None and res.kind == "CustomResourceDefinition" and not opts.dry_run:
             self._crds_changed(new, False)
@@ -323,6 +359,29 @@ class Handlers:
                 new.pop("status", None)
         return new
 
+    async def _put_service_update(self, kv: dict, new: dict, old: dict,
+                                  opts: Options) -> dict | None:
+        """Store a Service update with the markers it takes and gives up (type changes,
+        new or changed nodePorts); None when someone wrote the Service since."""
+        for _ in range(_MAX_RETRIES):
+            trial = deep_copy(new)
+            plan = self.services.plan(trial, old, await taken(self.store))
+            if opts.dry_run:
+                return trial
+            compares, ops, probes = txn_parts(plan, trial)
+            result = await self.store.request({
+                "op": "txn", "compares": [{"key": kv["key"], "target": "mod", "result": "=",
+                                           "value": kv["mod_revision"]}, *compares],
+                "success": [{"op": "put", "key": kv["key"], "value": encode(trial)}, *ops],
+                "failure": [{"op": "range", "key": kv["key"], "count_only": True},
+                            *probes]})
+            if result["succeeded"]:
+                meta(trial)["resourceVersion"] = str(result["revision"])
+                return trial
+            if not any(r["count"] for r in result["responses"][1:]):
+                return None  # the Service changed (or went): the caller reads it again
+        return None
+
     # ---- delete ---------------------------------------------------------------------------
 
     async def delete(self, res: Resource, namespace: str, name: str,
@@ -335,7 +394,12 @@ class Handlers:
                           opts: Options) -> dict | None:
         if opts.dry_run:
             return obj
-        if not await self._txn_if_unchanged(kv, {"op": "delete_range", "key": kv["key"]}):
+        release = []
+        if _is_service(res):  # the Service's markers go with it
+            ips, ports = allocations(decode(kv))
+            release = txn_parts(Plan(release_ips=ips, release_ports=sorted(ports)), obj)[1]
+        if not await self._txn_if_unchanged(kv, {"op": "delete_range", "key": kv["key"]},
+                                            *release):
             return None
         if res.kind == "CustomResourceDefinition":
             self._crds_changed(obj, True)
@@ -352,12 +416,13 @@ class Handlers:
         meta(obj)["resourceVersion"] = str(result["revision"])
         return obj
 
-    async def _txn_if_unchanged(self, kv: dict, op: dict) -> dict | None:
-        """Run `op` if `kv` is still the key's latest write: the txn's result, or None."""
+    async def _txn_if_unchanged(self, kv: dict, op: dict, *more: dict) -> dict | None:
+        """Run `op` (and `more`) if `kv` is still the key's latest write: the txn's result,
+        or None."""
         result = await self.store.request({
             "op": "txn", "compares": [{"key": kv["key"], "target": "mod", "result": "=",
                                        "value": kv["mod_revision"]}],
-            "success": [op], "failure": []})
+            "success": [op, *more], "failure": []})
         return result if result["succeeded"] else None
 
     # ---- helpers --------------------------------------------------------------------------
@@ -404,6 +469,10 @@ def _parse_patch(patch_type: str, body: bytes) -> Any:
     if patch_type == "json" and not isinstance(patch, list):
         raise BadRequest("json patch must be a JSON array of operations")
     return patch
+
+
+def _is_service(res: Resource) -> bool:
+    return res.kind == "Service" and not res.group
 
 
 def _same(new: dict, old: dict) -> bool:

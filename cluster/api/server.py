@@ -6,7 +6,9 @@ the router, and two background loops: CRD sync and namespace finalisation (the l
 `finalize_namespaces`, the default for a standalone API server; a cluster whose controller
 manager runs the namespace controller passes False and lets it finalise). `bootstrap`
 creates what every cluster starts with (the default, kube-system, kube-public and
-kube-node-lease namespaces and the `default/kubernetes` Service) and is safe to run again.
+kube-node-lease namespaces and the `default/kubernetes` Service at the first address of the
+service CIDR) and is safe to run again. At start the ClusterIP / NodePort markers are
+repaired from the Services in the store (`ipalloc.repair`).
 The aiohttp front in `actors/` and the in-process client transport both call `router.handle`.
 """
 
@@ -21,6 +23,8 @@ from typing import Any
 
 from kubemu.cluster.api.errors import AlreadyExists
 from kubemu.cluster.api.handlers import Handlers
+from kubemu.cluster.api.ipalloc import (
+    DEFAULT_NODE_PORT_RANGE, DEFAULT_SERVICE_CIDR, ServiceAllocator, repair)
 from kubemu.cluster.api.namespaces import sweep
 from kubemu.cluster.api.nscache import NamespaceCache
 from kubemu.cluster.api.objects import decode
@@ -42,11 +46,17 @@ _SWEEP_BUSY = 0.3
 class ApiServer:
     def __init__(self, store: Any, *, token: str | None, server_address: str = "127.0.0.1:6443",
                  wall_clock: Callable[[], float] = time.time,
-                 rng: random.Random | None = None, finalize_namespaces: bool = True) -> None:
+                 rng: random.Random | None = None, finalize_namespaces: bool = True,
+                 service_cidr: str = DEFAULT_SERVICE_CIDR,
+                 node_port_range: tuple[int, int] = DEFAULT_NODE_PORT_RANGE) -> None:
         self.store = store
         self.finalize_namespaces = finalize_namespaces
         self.registry: Registry = builtin_registry()
-        self.handlers = Handlers(store, self.registry, wall_clock=wall_clock, rng=rng)
+        rng = rng or random.Random()
+        self.services = ServiceAllocator(service_cidr=service_cidr,
+                                         node_port_range=node_port_range, rng=rng)
+        self.handlers = Handlers(store, self.registry, wall_clock=wall_clock, rng=rng,
+                                 service_allocator=self.services)
         self.hub = WatchHub(store)
         self.openapi = OpenAPICache(self.registry)
         self.router = Router(self.handlers, self.hub, self.openapi, token=token,
@@ -59,6 +69,7 @@ class ApiServer:
 
     async def start(self, *, bootstrap: bool = True) -> None:
         await self.sync_crds()
+        await repair(self.store)  # ClusterIP / NodePort markers agree with the Services
         if bootstrap:
             await self.bootstrap()
         loop = asyncio.get_running_loop()
@@ -91,10 +102,12 @@ class ApiServer:
         kubernetes = {"metadata": {"name": "kubernetes", "namespace": "default",
                                    "labels": {"component": "apiserver",
                                               "provider": "kubernetes"}},
-                      "spec": {"type": "ClusterIP", "clusterIP": "10.96.0.1",
-                               "clusterIPs": ["10.96.0.1"],
+                      "spec": {"type": "ClusterIP", "clusterIP": self.services.first_ip,
+                               "clusterIPs": [self.services.first_ip],
                                "ports": [{"name": "https", "port": 443, "protocol": "TCP",
                                           "targetPort": 6443}]}}
+        if await self.handlers.read_kv(services, "default", "kubernetes") is not None:
+            return  # (a create would fail on its address, held by itself, before the name)
         try:
             await self.handlers.create(services, "default", kubernetes)
         except AlreadyExists:

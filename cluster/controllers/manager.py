@@ -23,6 +23,7 @@ from kubemu.cluster.controllers.disruption import DisruptionController
 from kubemu.cluster.controllers.events import EventRecorder
 from kubemu.cluster.controllers.garbagecollector import GarbageCollector
 from kubemu.cluster.controllers.job import JobController
+from kubemu.cluster.controllers.loadbalancer import LoadBalancerController
 from kubemu.cluster.controllers.namespace import NamespaceController
 from kubemu.cluster.controllers.nodeipam import NodeIpamController
 from kubemu.cluster.controllers.nodelifecycle import NodeLifecycleController
@@ -62,6 +63,8 @@ CONTROLLERS: dict[str, Builder] = {
         c, t, factory=f, recorder=r),
     "nodeipam": lambda c, t, f, r, o: NodeIpamController(c, t, factory=f, recorder=r),
     "podgc": lambda c, t, f, r, o: PodGCController(c, t, factory=f, recorder=r),
+    "service-lb-controller": lambda c, t, f, r, o: LoadBalancerController(
+        c, t, factory=f, recorder=r),
 }
 
 
@@ -75,6 +78,7 @@ EVENT_SOURCES = {
     "namespace": "namespace-controller", "serviceaccount": "service-account-controller",
     "nodelifecycle": "node-controller", "taint-eviction-controller": "taint-eviction-controller",
     "nodeipam": "cidrAllocator", "podgc": "pod-garbage-collector",
+    "service-lb-controller": "service-lb-controller",
 }
 
 
