@@ -20,6 +20,8 @@ from kubemu.cluster.controllers.cronjob import CronJobController
 from kubemu.cluster.controllers.daemonset import DaemonSetController
 from kubemu.cluster.controllers.deployment import DeploymentController
 from kubemu.cluster.controllers.disruption import DisruptionController
+from kubemu.cluster.controllers.endpoints import EndpointsController
+from kubemu.cluster.controllers.endpointslice import EndpointSliceController
 from kubemu.cluster.controllers.events import EventRecorder
 from kubemu.cluster.controllers.garbagecollector import GarbageCollector
 from kubemu.cluster.controllers.job import JobController
@@ -65,6 +67,9 @@ CONTROLLERS: dict[str, Builder] = {
     "podgc": lambda c, t, f, r, o: PodGCController(c, t, factory=f, recorder=r),
     "service-lb-controller": lambda c, t, f, r, o: LoadBalancerController(
         c, t, factory=f, recorder=r),
+    "endpointslice": lambda c, t, f, r, o: EndpointSliceController(c, t, factory=f,
+                                                                   recorder=r),
+    "endpoint": lambda c, t, f, r, o: EndpointsController(c, t, factory=f, recorder=r),
 }
 
 
@@ -79,6 +84,7 @@ EVENT_SOURCES = {
     "nodelifecycle": "node-controller", "taint-eviction-controller": "taint-eviction-controller",
     "nodeipam": "cidrAllocator", "podgc": "pod-garbage-collector",
     "service-lb-controller": "service-lb-controller",
+    "endpointslice": "endpoint-slice-controller", "endpoint": "endpoint-controller",
 }
 
 
