@@ -9,9 +9,9 @@ being reconciled collapses into one more reconcile of its latest state.
 `run(informers)` waits until every informer has synced (a reconciler must never act on a
 partial cache), then starts the queue's timer (`queue.run_timer(sleep)`) and `workers` worker
 tasks. A worker takes a Request, awaits `reconcile(request)` and settles the key:
-- it raised: log it (controller and key; a 409 Conflict, the routine loss of a write race
-  to a stale cache, without a traceback) and `add_rate_limited` -- per-key exponential
-  backoff;
+- it raised: log it (controller and key; an API error such as a 409 Conflict, the routine
+  loss of a write race to a stale cache, without a traceback) and `add_rate_limited` --
+  per-key exponential backoff;
 - it returned `Result(requeue_after=s)`: `forget` the backoff and `add_after(s)`;
 - it returned None or `Result()`: `forget`;
 and always `done`, so a key re-added meanwhile is queued again. The queue guarantees no two
@@ -30,7 +30,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
-from kubemu.cluster.api.errors import Conflict
+from kubemu.cluster.api.errors import ApiError, Conflict
 from kubemu.cluster.client.workqueue import ShutDown, WorkQueue
 from kubemu.cluster.clock import Clock
 from kubemu.cluster.controllers.reconcile import Request, Result
@@ -160,10 +160,11 @@ class Controller:
         self.reconciles += 1
         try:
             result = await self._reconcile(request)
-        except Conflict as exc:  # a stale cache lost a write race: routine, retry quietly
-            self.errors += 1
-            log.info("controller %s: %s: %s (requeue)", self.name, request, exc,
-                     extra={"controller": self.name, "key": str(request)})
+        except ApiError as exc:  # the API said no (409 race, 403 terminating namespace...):
+            self.errors += 1    # routine for a level-based controller; retry, no traceback
+            level = logging.INFO if isinstance(exc, Conflict) else logging.WARNING
+            log.log(level, "controller %s: %s: %s (requeue)", self.name, request, exc,
+                    extra={"controller": self.name, "key": str(request)})
             self.queue.add_rate_limited(request)
             return
         except Exception:
