@@ -34,10 +34,11 @@ from kubemu.actors.runtime import namespace
 from kubemu.cluster.controllers.manager import ControllerManager
 from kubemu.cluster.leaderelected import LeaderElected
 from kubemu.cluster.node.config import NodeConfig
-from kubemu.cluster.node.kubelet import Kubelet
 from kubemu.cluster.node.pool import NodePool
 from kubemu.cluster.scheduler.scheduler import Scheduler
 from kubemu.cluster.timing import Timing
+from kubemu.network.fabric import ConnectionRefused, ConnectionTimeout
+from kubemu.network.node import EmulatedNode
 
 __all__ = ["ComponentActor", "start_component", "stop_components", "node_actor_name",
            "LEASES"]
@@ -55,8 +56,10 @@ def node_actor_name(node: str) -> str:
 @ray.remote(num_cpus=0, max_restarts=0, max_concurrency=1000)
 class ComponentActor:
     def __init__(self, *, kind: str, access: ApiAccess, time_scale: float = 1.0,
-                 options: dict | None = None, seed: int | None = None) -> None:
+                 options: dict | None = None, seed: int | None = None,
+                 ray_namespace: str | None = None) -> None:
         self.kind = kind
+        self.ray_namespace = ray_namespace  # the cluster's: where the other nodes are
         self.access = access
         self.timing = Timing.real(time_scale)
         self.options = dict(options or {})
@@ -109,11 +112,45 @@ class ComponentActor:
             config = NodeConfig(**self.options["node"])
             if not config.ray_node:
                 config = _with_ray_node(config)
-            return Kubelet(client, self.timing, config, rng=self.rng)
+            return EmulatedNode(client, self.timing, config, rng=self.rng)
         if self.kind == "node-pool":
             configs = [_with_ray_node(NodeConfig(**cfg)) for cfg in self.options["nodes"]]
             return NodePool(client, self.timing, configs, rng=self.rng)
         raise ValueError(f"unknown component kind {self.kind!r}")
+
+    # ---- the overlay hop between node actors ------------------------------------------------
+
+    async def connect(self, src_ip: str, dst_ip: str, port: int, protocol: str = "TCP",
+                      external: bool = False) -> dict:
+        """A connection leaving this node: kube-proxy picks the backend, the node owning it
+        answers (a Ray call when that is another node). {"ok": True, pod, node, zone, ...}
+        or {"ok": False, "error": "refused"|"timeout", "message"}."""
+        try:
+            dialed = self._network().dial(src_ip, dst_ip, port, protocol=protocol,
+                                          external=external)
+            if dialed.node == self._network().node_name:
+                return self._accepted(dialed.ip, dialed.port, dialed.service)
+            peer = ray.get_actor(node_actor_name(dialed.node), namespace=self.ray_namespace)
+            return await peer.accept.remote(dialed.ip, dialed.port, dialed.service)
+        except (ConnectionRefused, ConnectionTimeout) as exc:
+            return _failed(exc)
+        except ValueError as exc:  # no actor for that node (dead, or in a pool)
+            return {"ok": False, "error": "timeout", "message": str(exc)}
+
+    async def accept(self, ip: str, port: int, service: str = "") -> dict:
+        """A connection arriving at this node for one of its pods."""
+        try:
+            return self._accepted(ip, port, service)
+        except (ConnectionRefused, ConnectionTimeout) as exc:
+            return _failed(exc)
+
+    def _accepted(self, ip: str, port: int, service: str) -> dict:
+        return {"ok": True, **self._network().accept(ip, port, service=service).body()}
+
+    def _network(self) -> Any:
+        if self.kind != "node" or self.component is None:
+            raise ConnectionTimeout("this actor is not a running node")
+        return self.component.network
 
     def _build_elected(self, client: Any) -> Any:
         """A fresh scheduler or controller manager for one term of leadership."""
@@ -123,12 +160,18 @@ class ComponentActor:
                                  ca_cert=self.access.ca_pem.decode())
 
 
+def _failed(exc: Exception) -> dict:
+    kind = "refused" if isinstance(exc, ConnectionRefused) else "timeout"
+    return {"ok": False, "error": kind, "message": str(exc)}
+
+
 async def start_component(*, cluster: str, kind: str, name: str, access: ApiAccess,
                           time_scale: float, options: dict | None = None,
                           seed: int | None = None) -> Any:
     """Start one component actor named `name` in the cluster's Ray namespace."""
     handle = ComponentActor.options(name=name, namespace=namespace(cluster)).remote(
-        kind=kind, access=access, time_scale=time_scale, options=options, seed=seed)
+        kind=kind, access=access, time_scale=time_scale, options=options, seed=seed,
+        ray_namespace=namespace(cluster))
     await handle.start.remote()
     return handle
 

@@ -24,6 +24,7 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from kubemu.cluster.node.endpoint import PodEndpoint
 from kubemu.network.links import LinkFaults
 from kubemu.network.policy import PolicyEngine
 from kubemu.network.proxy import Drop, ProxyRules
@@ -38,15 +39,6 @@ class ConnectionRefused(ConnectionError):
 
 class ConnectionTimeout(TimeoutError):
     """The packets went nowhere: a DROP rule, a policy, a partition, loss, an unknown IP."""
-
-
-@dataclass(frozen=True)
-class PodEndpoint:
-    ip: str
-    namespace: str
-    name: str
-    ports: frozenset[int] = frozenset()  # listening ports; empty: every port (a server
-    listening: bool = True               # without declared ports); False: not a server
 
 
 @dataclass
@@ -140,7 +132,7 @@ class Fabric:
             await self._sleep(2 * link.delay)  # there and back
         if link.dropped:
             raise ConnectionTimeout(f"{source.name} -> {target.name}: {link.reason}")
-        if not pod.listening or (pod.ports and dport not in pod.ports):
+        if not pod.accepts(dport):
             raise ConnectionRefused(f"connect {ip}:{dport}: connection refused")
         return Reply(pod=pod.name, namespace=pod.namespace, node=target.name,
                      zone=target.zone, pod_ip=ip, port=dport, service=service)

@@ -32,6 +32,7 @@ from kubemu.cluster.client.factory import InformerFactory
 from kubemu.cluster.controllers.events import NORMAL, WARNING, EventRecorder
 from kubemu.cluster.node import node_status as ns
 from kubemu.cluster.node.config import NodeConfig
+from kubemu.cluster.node.endpoint import PodEndpoint
 from kubemu.cluster.node.eviction import (
     MEMORY_PRESSURE_TAINT, Candidate, PressureTracker, eviction_message, memory_available,
     rank_memory_pressure,
@@ -114,6 +115,30 @@ class Kubelet:
             raise LookupError(f'container "{container}" in pod "{name}" is waiting to start: '
                               "ContainerCreating")
         return sync.worker.logs(container, previous=previous)
+
+    def endpoint(self, ip: str) -> PodEndpoint | None:
+        """The pod holding `ip` on this node as the overlay sees it: which ports its running
+        containers' programs listen on (an empty set with `listening`: every port)."""
+        for sync in self.pod_manager.pods.values():
+            worker = sync.worker
+            if worker is None or worker.pod_ip != ip or worker.finished:
+                continue
+            ports: set[int] = set()
+            listening = False
+            for container in worker.containers:
+                if not container.running or not container.current.program.listens:
+                    continue
+                listening = True
+                declared = container.current.program.ports
+                if not declared:
+                    ports = set()
+                    break
+                ports.update(port.number for port in declared)
+            meta = sync.pod.get("metadata") or {}
+            return PodEndpoint(ip=ip, namespace=meta.get("namespace", ""),
+                               name=meta.get("name", ""), ports=frozenset(ports),
+                               listening=listening)
+        return None
 
     @property
     def pods(self) -> dict[str, PodDriver]:

@@ -1,0 +1,85 @@
+"""Traffic over the overlay between node actors: connections from a pod to a ClusterIP are
+routed by the source node's kube-proxy to a backend, cross to the backend's node (a Ray call),
+and the pod that answers names itself."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import uuid
+
+import pytest
+import ray
+
+from tests.e2e.test_workloads import get_json, wait_for
+
+
+@pytest.fixture
+def ns(api_cluster):
+    name = f"t-{uuid.uuid4().hex[:6]}"
+    api_cluster.kubectl("create", "namespace", name)
+    yield name
+    api_cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def test_requests_to_a_cluster_ip_reach_every_backend(api_cluster, ns):
+    from kubemu.actors.components import node_actor_name
+    from kubemu.actors.runtime import namespace
+
+    api_cluster.kubectl("apply", "-f", "-", input=f"""apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web, namespace: {ns}}}
+spec:
+  replicas: 6
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers: [{{name: c, image: nginx, ports: [{{containerPort: 80}}]}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: web, namespace: {ns}}}
+spec:
+  selector: {{app: web}}
+  ports: [{{port: 8000, targetPort: 80}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: client, namespace: {ns}}}
+spec:
+  nodeSelector: {{topology.kubernetes.io/zone: zone-a}}
+  containers: [{{name: c, image: busybox, command: [sleep, infinity]}}]
+""")
+    api_cluster.kubectl("rollout", "status", "deployment/web", "-n", ns, "--timeout=90s",
+                        timeout=100)
+    client = wait_for(lambda: (p := get_json(api_cluster, "pod", "client", "-n", ns))
+                      and p["status"].get("podIP") and p, what="the client pod running")
+    cluster_ip = get_json(api_cluster, "service", "web", "-n", ns)["spec"]["clusterIP"]
+    backends = {p["metadata"]["name"] for p in get_json(
+        api_cluster, "pods", "-n", ns, "-l", "app=web")["items"]}
+    node = ray.get_actor(node_actor_name(client["spec"]["nodeName"]),
+                         namespace=namespace(api_cluster.name))
+
+    def programmed() -> bool:  # every node's kube-proxy has seen the Service's endpoints
+        reply = ray.get(node.connect.remote(client["status"]["podIP"], cluster_ip, 8000))
+        return reply["ok"]
+
+    wait_for(programmed, what="the Service routed")
+
+    async def send(count: int) -> list[dict]:
+        return await asyncio.gather(*(
+            node.connect.remote(client["status"]["podIP"], cluster_ip, 8000)
+            for _ in range(count)))
+
+    replies = asyncio.run(send(600))
+    failed = [r for r in replies if not r["ok"]]
+    assert not failed, failed[:3]
+    served = collections.Counter(r["pod"] for r in replies)
+    assert set(served) == backends, served
+    assert {r["service"] for r in replies} == {f"{ns}/web"}
+    assert {r["port"] for r in replies} == {80}
+    assert len({r["node"] for r in replies}) > 1  # crossed between node actors
+
+    refused = ray.get(node.connect.remote(client["status"]["podIP"], cluster_ip, 9999))
+    assert refused["ok"] is False
