@@ -2,8 +2,11 @@
 nodes -- split at the hop so the hop can be a Ray call.
 
 `dial(src_ip, dst_ip, port)` runs on the source node: kube-proxy turns a Service address into
-a backend (or refuses / drops, raising as a TCP client would see it), then the pod-network
-map (each Node's podCIDR, from a Node informer) names the node that owns the backend IP.
+a backend (or refuses / drops, raising as a TCP client would see it), the pod-network map
+(each Node's podCIDR, from a Node informer) names the node that owns the backend IP, and
+NetworkPolicy (a `PolicyEngine` fed by Pod, Namespace and NetworkPolicy informers) must allow
+the source's egress and the backend's ingress on the backend port, else the connection is
+dropped (a timeout).
 The caller carries the connection to that node, whose `accept(ip, port)` asks its kubelet for
 the pod holding the IP and answers if its program listens on the port. `Fabric` does the same
 in one process; node actors on Ray put a remote call between `dial` and `accept`.
@@ -22,6 +25,7 @@ from kubemu.cluster.node.kubelet import Kubelet
 from kubemu.cluster.timing import Timing
 from kubemu.network.fabric import ConnectionRefused, ConnectionTimeout, Reply
 from kubemu.network.kubeproxy import KubeProxy
+from kubemu.network.policy import PolicyEngine
 from kubemu.network.proxy import Drop
 
 __all__ = ["NodeNetwork", "Dialed", "EmulatedNode"]
@@ -45,11 +49,20 @@ class NodeNetwork:
         self.timing = timing
         self.factory = InformerFactory(client, timing)
         self.proxy = KubeProxy(client, timing, node_name, factory=self.factory, rng=rng)
+        self.policy = PolicyEngine()
         self._cidrs: dict[str, tuple[ipaddress.IPv4Network, str]] = {}  # node -> (cidr, zone)
 
     async def run(self) -> None:
         nodes = self.factory.informer("v1", "Node")
         nodes.add_handler(self._node, lambda _old, new: self._node(new), self._node_gone)
+        policy = self.policy
+        for api_version, kind, update, delete in (
+                ("v1", "Pod", policy.update_pod, policy.delete_pod),
+                ("v1", "Namespace", policy.update_namespace, policy.delete_namespace),
+                ("networking.k8s.io/v1", "NetworkPolicy", policy.update_policy,
+                 policy.delete_policy)):
+            self.factory.informer(api_version, kind).add_handler(
+                update, lambda _old, new, _update=update: _update(new), delete)
         self.factory.start()
         try:
             await self.proxy.run()
@@ -73,6 +86,11 @@ class NodeNetwork:
         owner = self.node_of(ip)
         if owner is None:
             raise ConnectionTimeout(f"no route to {ip}:{dport}")
+        verdict = self.policy.allowed(self.policy.peer_for_ip(src_ip, node=self.node_name),
+                                      self.policy.peer_for_ip(ip, node=owner), dport,
+                                      protocol)
+        if not verdict:  # egress here and ingress there: policies drop, so the client waits
+            raise ConnectionTimeout(f"dropped by network policy: {verdict.reason}")
         return Dialed(node=owner, ip=ip, port=dport, service=service)
 
     def accept(self, ip: str, port: int, *, service: str = "") -> Reply:

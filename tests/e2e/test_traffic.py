@@ -83,3 +83,63 @@ spec:
 
     refused = ray.get(node.connect.remote(client["status"]["podIP"], cluster_ip, 9999))
     assert refused["ok"] is False
+
+
+def test_network_policy_default_deny_then_allow_by_label(api_cluster, ns):
+    from kubemu.actors.components import node_actor_name
+    from kubemu.actors.runtime import namespace
+
+    api_cluster.kubectl("apply", "-f", "-", input=f"""apiVersion: v1
+kind: Pod
+metadata: {{name: server, namespace: {ns}, labels: {{app: server}}}}
+spec:
+  containers: [{{name: c, image: nginx, ports: [{{containerPort: 80}}]}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: friend, namespace: {ns}, labels: {{role: friend}}}}
+spec:
+  containers: [{{name: c, image: busybox, command: [sleep, infinity]}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: stranger, namespace: {ns}}}
+spec:
+  containers: [{{name: c, image: busybox, command: [sleep, infinity]}}]
+""")
+    pods = {}
+    for name in ("server", "friend", "stranger"):
+        pods[name] = wait_for(lambda n=name: (p := get_json(api_cluster, "pod", n, "-n", ns))
+                              and p["status"].get("phase") == "Running" and p,
+                              what=f"{name} running")
+
+    def dial(frm: str) -> dict:
+        node = ray.get_actor(node_actor_name(pods[frm]["spec"]["nodeName"]),
+                             namespace=namespace(api_cluster.name))
+        return ray.get(node.connect.remote(pods[frm]["status"]["podIP"],
+                                           pods["server"]["status"]["podIP"], 80))
+
+    wait_for(lambda: dial("stranger")["ok"], what="open by default")
+    api_cluster.kubectl("apply", "-f", "-", input=f"""apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {{name: deny, namespace: {ns}}}
+spec:
+  podSelector: {{matchLabels: {{app: server}}}}
+  policyTypes: [Ingress]
+""")
+    blocked = wait_for(lambda: (r := dial("stranger")) and not r["ok"] and r,
+                       what="default deny applied")
+    assert blocked["error"] == "timeout" and "network policy" in blocked["message"]
+    assert not dial("friend")["ok"]
+    api_cluster.kubectl("apply", "-f", "-", input=f"""apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {{name: friends, namespace: {ns}}}
+spec:
+  podSelector: {{matchLabels: {{app: server}}}}
+  ingress:
+  - from: [{{podSelector: {{matchLabels: {{role: friend}}}}}}]
+    ports: [{{port: 80}}]
+""")
+    wait_for(lambda: dial("friend")["ok"], what="the friend allowed")
+    assert dial("friend")["pod"] == "server"
+    assert not dial("stranger")["ok"]
