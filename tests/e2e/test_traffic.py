@@ -143,3 +143,88 @@ spec:
     wait_for(lambda: dial("friend")["ok"], what="the friend allowed")
     assert dial("friend")["pod"] == "server"
     assert not dial("stranger")["ok"]
+
+
+def test_topology_aware_routing_keeps_traffic_in_zone_then_fails_over(api_cluster, ns):
+    from kubemu.actors.components import node_actor_name
+    from kubemu.actors.runtime import namespace
+
+    api_cluster.kubectl("apply", "-f", "-", input=f"""apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web, namespace: {ns}}}
+spec:
+  replicas: 6
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      topologySpreadConstraints:
+      - {{maxSkew: 1, topologyKey: topology.kubernetes.io/zone,
+          whenUnsatisfiable: DoNotSchedule, labelSelector: {{matchLabels: {{app: web}}}}}}
+      containers: [{{name: c, image: nginx, ports: [{{containerPort: 80}}]}}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: {ns}
+  annotations: {{service.kubernetes.io/topology-mode: Auto}}
+spec:
+  selector: {{app: web}}
+  ports: [{{port: 80}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: client, namespace: {ns}}}
+spec:
+  nodeSelector: {{topology.kubernetes.io/zone: zone-a}}
+  containers: [{{name: c, image: busybox, command: [sleep, infinity]}}]
+""")
+    api_cluster.kubectl("rollout", "status", "deployment/web", "-n", ns, "--timeout=90s",
+                        timeout=100)
+    client = wait_for(lambda: (p := get_json(api_cluster, "pod", "client", "-n", ns))
+                      and p["status"].get("podIP") and p, what="the client running")
+    cluster_ip = get_json(api_cluster, "service", "web", "-n", ns)["spec"]["clusterIP"]
+    node = ray.get_actor(node_actor_name(client["spec"]["nodeName"]),
+                         namespace=namespace(api_cluster.name))
+
+    async def send(count: int) -> list[dict]:
+        return await asyncio.gather(*(node.connect.remote(client["status"]["podIP"],
+                                                          cluster_ip, 80)
+                                      for _ in range(count)))
+
+    def zones_served(count: int = 600) -> collections.Counter:
+        """Which zone served each reply ("failed" for a failed connection)."""
+        return collections.Counter(r["zone"] if r["ok"] else "failed"
+                                   for r in asyncio.run(send(count)))
+
+    def hinted() -> bool:
+        eps = [e for s in get_json(api_cluster, "endpointslices", "-n", ns, "-l",
+                                   "kubernetes.io/service-name=web")["items"]
+               for e in s.get("endpoints") or ()]
+        return len(eps) == 6 and all(e.get("hints") for e in eps)
+
+    wait_for(hinted, what="topology hints on every endpoint")
+    wait_for(lambda: set(zones_served(60)) == {"zone-a"}, what="kube-proxy using the hints")
+    assert zones_served() == collections.Counter({"zone-a": 600})
+
+    # zone a loses its backends: hints no longer cover it, and traffic fails over
+    zone_a = [n["metadata"]["name"] for n in get_json(api_cluster, "nodes")["items"]
+              if n["metadata"]["labels"]["topology.kubernetes.io/zone"] == "zone-a"]
+    api_cluster.kubectl("scale", "deployment/web", "-n", ns, "--replicas=0")
+    wait_for(lambda: not get_json(api_cluster, "pods", "-n", ns, "-l", "app=web")["items"],
+             what="backends gone")
+    api_cluster.kubectl("patch", "deployment", "web", "-n", ns, "--type=merge", "-p",
+                        '{"spec":{"template":{"spec":{"topologySpreadConstraints":null,'
+                        '"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuring'
+                        'Execution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":'
+                        '"topology.kubernetes.io/zone","operator":"NotIn","values":'
+                        '["zone-a"]}]}]}}}}}}}')
+    api_cluster.kubectl("scale", "deployment/web", "-n", ns, "--replicas=4")
+    api_cluster.kubectl("rollout", "status", "deployment/web", "-n", ns, "--timeout=90s",
+                        timeout=100)
+    wait_for(lambda: set(zones_served(60)) <= {"zone-b", "zone-c"},
+             what="traffic served outside zone-a")
+    served = zones_served()
+    assert set(served) <= {"zone-b", "zone-c"} and sum(served.values()) == 600, served
+    assert zone_a  # the zone had nodes all along: only its backends went
