@@ -38,6 +38,7 @@ from kubemu.cluster.node.pool import NodePool
 from kubemu.cluster.scheduler.scheduler import Scheduler
 from kubemu.cluster.timing import Timing
 from kubemu.network.fabric import ConnectionRefused, ConnectionTimeout
+from kubemu.network.listeners import HostListeners
 from kubemu.network.node import EmulatedNode
 
 __all__ = ["ComponentActor", "start_component", "stop_components", "node_actor_name",
@@ -67,13 +68,35 @@ class ComponentActor:
         self.component: Any = None
         self.client: Any = None
         self.task: asyncio.Task | None = None
+        self.listeners_task: asyncio.Task | None = None
 
     async def start(self) -> dict:
         if self.component is None:
             self.client = client = self.access.client(user_agent=f"kubemu-{self.kind}")
             self.component = self._build(client)
             self.task = asyncio.get_running_loop().create_task(self.component.run())
+            if self.kind == "node":
+                self.listeners_task = asyncio.get_running_loop().create_task(
+                    self._node_ports())
         return {"kind": self.kind, "pid": os.getpid(), "host": socket.gethostname()}
+
+    async def _node_ports(self) -> None:
+        """Keep a host listener on <node InternalIP>:<nodePort> for every NodePort Service;
+        a connection goes through this node's kube-proxy as external traffic."""
+        node = self.component
+        listeners = HostListeners(node.kubelet.config.address, lambda port, client: (
+            self.connect(client, node.kubelet.config.address, port, external=True,
+                         from_node_port=True)))
+        seen = -1
+        try:
+            while True:
+                rules = node.network.proxy.rules
+                if rules.version != seen:
+                    seen = rules.version
+                    await listeners.sync(rules.node_ports())
+                await asyncio.sleep(0.1)
+        finally:
+            await listeners.close()
 
     async def ping(self) -> dict:
         running = self.task is not None and not self.task.done()
@@ -95,12 +118,13 @@ class ComponentActor:
                     await self.component.stop()
             except (TimeoutError, Exception) as exc:  # stopping must not fail
                 log.warning("%s stop: %s", self.kind, exc)
-        if self.task is not None:
-            self.task.cancel()
-            await asyncio.gather(self.task, return_exceptions=True)
+        tasks = [t for t in (self.listeners_task, self.task) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self.client is not None:
             await self.client.close()
-        self.component = self.task = self.client = None
+        self.component = self.task = self.client = self.listeners_task = None
 
     def _build(self, client: Any) -> Any:
         if self.kind in LEASES:
@@ -121,13 +145,13 @@ class ComponentActor:
     # ---- the overlay hop between node actors ------------------------------------------------
 
     async def connect(self, src_ip: str, dst_ip: str, port: int, protocol: str = "TCP",
-                      external: bool = False) -> dict:
+                      external: bool = False, from_node_port: bool = False) -> dict:
         """A connection leaving this node: kube-proxy picks the backend, the node owning it
         answers (a Ray call when that is another node). {"ok": True, pod, node, zone, ...}
         or {"ok": False, "error": "refused"|"timeout", "message"}."""
         try:
             dialed = self._network().dial(src_ip, dst_ip, port, protocol=protocol,
-                                          external=external)
+                                          external=external, from_node_port=from_node_port)
             if dialed.node == self._network().node_name:
                 return self._accepted(dialed.ip, dialed.port, dialed.service)
             peer = ray.get_actor(node_actor_name(dialed.node), namespace=self.ray_namespace)

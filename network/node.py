@@ -73,9 +73,10 @@ class NodeNetwork:
         await self.proxy.stop()
 
     def dial(self, src_ip: str, dst_ip: str, port: int, *, protocol: str = "TCP",
-             external: bool = False) -> Dialed:
+             external: bool = False, from_node_port: bool = False) -> Dialed:
         decision = self.proxy.rules.route(dst_ip, port, protocol, src_ip=src_ip,
-                                          now=self.timing.clock.now(), external=external)
+                                          now=self.timing.clock.now(), external=external,
+                                          from_node_port=from_node_port)
         if isinstance(decision, Drop):
             if decision.reason == "REJECT":
                 raise ConnectionRefused(decision.message)

@@ -228,3 +228,54 @@ spec:
     served = zones_served()
     assert set(served) <= {"zone-b", "zone-c"} and sum(served.values()) == 600, served
     assert zone_a  # the zone had nodes all along: only its backends went
+
+
+def test_curl_to_a_node_port_from_the_host_answers_from_a_pod(api_cluster, ns):
+    import json
+    import subprocess
+    import urllib.error
+    import urllib.request
+
+    api_cluster.kubectl("apply", "-f", "-", input=f"""apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web, namespace: {ns}}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers: [{{name: c, image: nginx, ports: [{{containerPort: 80}}]}}]
+""")
+    api_cluster.kubectl("expose", "deployment", "web", "-n", ns, "--type=NodePort",
+                        "--port=80")
+    api_cluster.kubectl("rollout", "status", "deployment/web", "-n", ns, "--timeout=90s",
+                        timeout=100)
+    port = get_json(api_cluster, "service", "web", "-n", ns)["spec"]["ports"][0]["nodePort"]
+    nodes = get_json(api_cluster, "nodes")["items"]
+    address = next(a["address"] for a in nodes[0]["status"]["addresses"]
+                   if a["type"] == "InternalIP")
+    backends = {p["metadata"]["name"] for p in get_json(
+        api_cluster, "pods", "-n", ns, "-l", "app=web")["items"]}
+
+    def curl() -> dict | None:
+        done = subprocess.run(["curl", "-s", "--max-time", "5", f"http://{address}:{port}/"],
+                              capture_output=True, text=True, timeout=30)
+        if done.returncode != 0 or not done.stdout.strip():
+            return None
+        reply = json.loads(done.stdout)
+        return reply if reply.get("ok") else None
+
+    reply = wait_for(curl, what=f"curl http://{address}:{port}/ answering")
+    assert reply["pod"] in backends and reply["service"] == f"{ns}/web"
+
+    api_cluster.kubectl("delete", "service", "web", "-n", ns)
+
+    def closed() -> bool:
+        try:
+            urllib.request.urlopen(f"http://{address}:{port}/", timeout=3)
+        except (ConnectionRefusedError, urllib.error.URLError) as exc:
+            return "refused" in str(exc).lower()
+        return False
+
+    wait_for(closed, what="the node port closed after the Service went")
