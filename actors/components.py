@@ -81,22 +81,36 @@ class ComponentActor:
         return {"kind": self.kind, "pid": os.getpid(), "host": socket.gethostname()}
 
     async def _node_ports(self) -> None:
-        """Keep a host listener on <node InternalIP>:<nodePort> for every NodePort Service;
-        a connection goes through this node's kube-proxy as external traffic."""
+        """Keep host listeners for this node: <node InternalIP>:<nodePort> for every NodePort
+        Service, and every LoadBalancer ingress IP:port (shared with the other nodes); a
+        connection goes through this node's kube-proxy as external traffic."""
         node = self.component
-        listeners = HostListeners(node.kubelet.config.address, lambda port, client: (
-            self.connect(client, node.kubelet.config.address, port, external=True,
-                         from_node_port=True)))
+        address = node.kubelet.config.address
+        node_ports = HostListeners(address, lambda port, client: self.connect(
+            client, address, port, external=True, from_node_port=True))
+        balancers: dict[str, HostListeners] = {}
         seen = -1
         try:
             while True:
                 rules = node.network.proxy.rules
                 if rules.version != seen:
                     seen = rules.version
-                    await listeners.sync(rules.node_ports())
+                    await node_ports.sync(rules.node_ports())
+                    wanted: dict[str, set[int]] = {}
+                    for ip, port in rules.load_balancer_ips():
+                        wanted.setdefault(ip, set()).add(port)
+                    for ip in set(balancers) | set(wanted):
+                        if ip not in balancers:
+                            balancers[ip] = HostListeners(
+                                ip, lambda port, client, ip=ip: self.connect(
+                                    client, ip, port, external=True), shared=True)
+                        await balancers[ip].sync(wanted.get(ip, ()))
+                        if ip not in wanted:
+                            del balancers[ip]
                 await asyncio.sleep(0.1)
         finally:
-            await listeners.close()
+            for listeners in (node_ports, *balancers.values()):
+                await listeners.close()
 
     async def ping(self) -> dict:
         running = self.task is not None and not self.task.done()

@@ -1,6 +1,6 @@
 """Host listeners: real TCP sockets for NodePorts on a node's own loopback address, so `curl
 http://<node InternalIP>:<nodePort>/` from the host reaches a pod through the node's
-kube-proxy.
+kube-proxy; and for LoadBalancer ingress IPs, which every node listens on (`shared`).
 
 `HostListeners(address, forward)` keeps one listening socket per port given to `sync(ports)`
 (opening new ones, closing the ones no longer wanted, so a deleted Service frees its port).
@@ -31,9 +31,13 @@ Forward = Callable[[int, str], Awaitable[dict]]
 
 
 class HostListeners:
-    def __init__(self, address: str, forward: Forward) -> None:
+    def __init__(self, address: str, forward: Forward, *, shared: bool = False) -> None:
+        """`shared`: every node listens on this address (a LoadBalancer IP): the sockets
+        use SO_REUSEPORT and the kernel spreads connections over the nodes, as a cloud
+        load balancer spreads them over its targets."""
         self.address = address
         self._forward = forward
+        self._shared = shared
         self._servers: dict[int, asyncio.base_events.Server] = {}
 
     @property
@@ -50,7 +54,7 @@ class HostListeners:
             try:
                 self._servers[port] = await asyncio.start_server(
                     lambda r, w, p=port: self._serve(r, w, p), self.address, port,
-                    reuse_address=True)
+                    reuse_address=True, reuse_port=self._shared)
             except OSError as exc:  # taken by something else on this host: say so, go on
                 log.warning("cannot listen on %s:%d: %s", self.address, port, exc)
 

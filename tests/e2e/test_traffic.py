@@ -279,3 +279,41 @@ spec:
         return False
 
     wait_for(closed, what="the node port closed after the Service went")
+
+
+def test_a_load_balancer_ip_answers_curl_until_the_service_goes(api_cluster, ns):
+    import json
+    import subprocess
+
+    api_cluster.kubectl("apply", "-f", "-", input=f"""apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web, namespace: {ns}}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers: [{{name: c, image: nginx, ports: [{{containerPort: 80}}]}}]
+""")
+    api_cluster.kubectl("expose", "deployment", "web", "-n", ns, "--type=LoadBalancer",
+                        "--port=8080", "--target-port=80")
+    svc = wait_for(lambda: (s := get_json(api_cluster, "service", "web", "-n", ns))
+                   and s.get("status", {}).get("loadBalancer", {}).get("ingress") and s,
+                   what="an ingress IP")
+    ip = svc["status"]["loadBalancer"]["ingress"][0]["ip"]
+
+    def curl() -> dict | None:
+        done = subprocess.run(["curl", "-s", "--max-time", "5", f"http://{ip}:8080/"],
+                              capture_output=True, text=True, timeout=30)
+        if done.returncode != 0 or not done.stdout.strip():
+            return None
+        reply = json.loads(done.stdout)
+        return reply if reply.get("ok") else None
+
+    reply = wait_for(curl, timeout=90, what=f"curl http://{ip}:8080/ answering")
+    assert reply["service"] == f"{ns}/web" and reply["port"] == 80
+    api_cluster.kubectl("delete", "service", "web", "-n", ns)
+    wait_for(lambda: subprocess.run(["curl", "-s", "--max-time", "3", f"http://{ip}:8080/"],
+                                    capture_output=True, timeout=30).returncode == 7,
+             what="nothing listening on the ingress IP any more (curl exit 7)")
