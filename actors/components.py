@@ -168,7 +168,9 @@ class ComponentActor:
                                           external=external, from_node_port=from_node_port)
             if dialed.node == self._network().node_name:
                 return self._accepted(dialed.ip, dialed.port, dialed.service)
-            peer = ray.get_actor(node_actor_name(dialed.node), namespace=self.ray_namespace)
+            network = self._network()
+            peer = ray.get_actor(network.actors.get(dialed.node) or node_actor_name(dialed.node),
+                                 namespace=self.ray_namespace)
             return await peer.accept.remote(dialed.ip, dialed.port, dialed.service)
         except (ConnectionRefused, ConnectionTimeout) as exc:
             return _failed(exc)
@@ -229,4 +231,5 @@ def _with_ray_node(config: NodeConfig) -> NodeConfig:
     import dataclasses
     context = ray.get_runtime_context()
     return dataclasses.replace(config, ray_node=context.get_node_id()[:16],
-                               host=socket.gethostname())
+                               host=socket.gethostname(),
+                               actor=config.actor or context.get_actor_name() or "")

@@ -22,6 +22,7 @@ from typing import Any
 
 from kubemu.cluster.client.factory import InformerFactory
 from kubemu.cluster.node.kubelet import Kubelet
+from kubemu.cluster.node.node_status import ACTOR_ANNOTATION
 from kubemu.cluster.timing import Timing
 from kubemu.network.fabric import ConnectionRefused, ConnectionTimeout, Reply
 from kubemu.network.kubeproxy import KubeProxy
@@ -51,6 +52,7 @@ class NodeNetwork:
         self.proxy = KubeProxy(client, timing, node_name, factory=self.factory, rng=rng)
         self.policy = PolicyEngine()
         self._cidrs: dict[str, tuple[ipaddress.IPv4Network, str]] = {}  # node -> (cidr, zone)
+        self.actors: dict[str, str] = {}  # node -> the Ray actor serving it (annotation)
 
     async def run(self) -> None:
         nodes = self.factory.informer("v1", "Node")
@@ -116,6 +118,9 @@ class NodeNetwork:
 
     def _node(self, node: dict) -> None:
         meta, spec = node.get("metadata") or {}, node.get("spec") or {}
+        actor = (meta.get("annotations") or {}).get(ACTOR_ANNOTATION)
+        if actor:
+            self.actors[meta.get("name", "")] = actor
         cidr = spec.get("podCIDR")
         if cidr:
             self._cidrs[meta.get("name", "")] = (
@@ -123,7 +128,9 @@ class NodeNetwork:
                 (meta.get("labels") or {}).get(ZONE_LABEL, ""))
 
     def _node_gone(self, node: dict) -> None:
-        self._cidrs.pop((node.get("metadata") or {}).get("name", ""), None)
+        name = (node.get("metadata") or {}).get("name", "")
+        self._cidrs.pop(name, None)
+        self.actors.pop(name, None)
 
 
 

@@ -32,6 +32,7 @@ class NodeConfig:
     address: str = "127.1.0.1"  # InternalIP
     ray_node: str = ""  # the Ray node hosting this kubelet: label kubemu.io/ray-node
     host: str = ""  # the machine's hostname (Event source host); the node name when empty
+    actor: str = ""  # the Ray actor serving this node: annotation kubemu.io/actor
     create_delay: float = 0.1  # ContainerCreating -> running, per pod
     eviction_memory_threshold: str = "100Mi"  # evictionHard memory.available
     system_reserved_memory: str = "0"

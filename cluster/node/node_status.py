@@ -137,6 +137,9 @@ def node_status(config: NodeConfig, *, wall: float, info: Mapping[str, str],
     }
 
 
+ACTOR_ANNOTATION = "kubemu.io/actor"
+
+
 def new_node(config: NodeConfig, *, wall: float, info: Mapping[str, str]) -> dict:
     """The Node a kubelet registers on its first start."""
     spec: dict[str, Any] = {}
@@ -147,20 +150,31 @@ def new_node(config: NodeConfig, *, wall: float, info: Mapping[str, str]) -> dic
         spec["podCIDRs"] = [config.pod_cidr]
     return {"apiVersion": "v1", "kind": "Node",
             "metadata": {"name": config.name, "labels": node_labels(config),
-                         "annotations": {"node.alpha.kubernetes.io/ttl": "0"}},
+                         "annotations": {"node.alpha.kubernetes.io/ttl": "0",
+                                         **node_annotations(config)}},
             "spec": spec,
             "status": node_status(config, wall=wall, info=info)}
 
 
+def node_annotations(config: NodeConfig) -> dict[str, str]:
+    """kubemu's own: the Ray actor serving the node (how other nodes reach its pods)."""
+    return {ACTOR_ANNOTATION: config.actor} if config.actor else {}
+
+
 def reconcile_labels(existing: dict, config: NodeConfig) -> dict | None:
-    """An existing node (a restarted kubelet's) with this kubelet's labels set, or None
-    when they are already there. Other labels, the spec and taints are left alone."""
-    labels = dict((existing.get("metadata") or {}).get("labels") or {})
-    wanted = node_labels(config)
-    if all(labels.get(k) == v for k, v in wanted.items()):
+    """An existing node (a restarted kubelet's) with this kubelet's labels and annotations
+    set, or None when they are already there. Other labels, the spec and taints are left
+    alone."""
+    meta = existing.get("metadata") or {}
+    labels = dict(meta.get("labels") or {})
+    annotations = dict(meta.get("annotations") or {})
+    wanted, wanted_annotations = node_labels(config), node_annotations(config)
+    if (all(labels.get(k) == v for k, v in wanted.items())
+            and all(annotations.get(k) == v for k, v in wanted_annotations.items())):
         return None
     labels.update(wanted)
-    return {**existing, "metadata": {**existing["metadata"], "labels": labels}}
+    annotations.update(wanted_annotations)
+    return {**existing, "metadata": {**meta, "labels": labels, "annotations": annotations}}
 
 
 def status_differs(observed: Mapping | None, desired: Mapping) -> bool:
