@@ -7,7 +7,8 @@ cluster-scoped objects, as upstream). Repeats are aggregated as upstream's corre
 the same (object uid, type, reason, message) seen again patches the existing Event's `count`
 and `lastTimestamp` instead of creating another. The queue is bounded; when it is full new
 Events are dropped (Events are best effort upstream too), and a failed write is logged and
-dropped. Names are `<object name>.<16 hex digits>` like upstream's. `for_component(name)` gives a
+dropped; several writers drain the queue at once, so a burst (a 250-pod scale-up) does not
+back up behind one round trip per Event. Names are `<object name>.<16 hex digits>` like upstream's. `for_component(name)` gives a
 recorder sharing this one's queue and writer under another source component, so every
 controller in the controller manager signs its Events as upstream's do
 ("deployment-controller", "node-controller").
@@ -28,7 +29,8 @@ __all__ = ["EventRecorder", "ComponentRecorder", "NORMAL", "WARNING"]
 
 NORMAL = "Normal"
 WARNING = "Warning"
-_QUEUE_LIMIT = 1000
+_QUEUE_LIMIT = 5000
+_WRITERS = 8  # Event writes in flight: one round trip each, so a burst drains in parallel
 _REMEMBERED = 4096  # aggregation keys kept (oldest forgotten first)
 
 log = logging.getLogger("kubemu.events")
@@ -63,7 +65,16 @@ class EventRecorder:
             self.dropped += 1
 
     async def run(self) -> None:
-        """Write queued Events until cancelled."""
+        """Write queued Events (several at a time) until cancelled."""
+        writers = [asyncio.ensure_future(self._writer()) for _ in range(_WRITERS)]
+        try:
+            await asyncio.gather(*writers)
+        finally:
+            for writer in writers:
+                writer.cancel()
+            await asyncio.gather(*writers, return_exceptions=True)
+
+    async def _writer(self) -> None:
         while True:
             event, when, component = await self._queue.get()
             try:

@@ -14,6 +14,14 @@ import ray
 from tests.e2e.test_workloads import get_json, wait_for
 
 
+def node_actor(api_cluster, node: str):
+    """The Ray actor serving `node`, as the Node says (a restarted node has a new actor)."""
+    from kubemu.actors.runtime import namespace
+
+    name = get_json(api_cluster, "node", node)["metadata"]["annotations"]["kubemu.io/actor"]
+    return ray.get_actor(name, namespace=namespace(api_cluster.name))
+
+
 @pytest.fixture
 def ns(api_cluster):
     name = f"t-{uuid.uuid4().hex[:6]}"
@@ -23,9 +31,6 @@ def ns(api_cluster):
 
 
 def test_requests_to_a_cluster_ip_reach_every_backend(api_cluster, ns):
-    from kubemu.actors.components import node_actor_name
-    from kubemu.actors.runtime import namespace
-
     api_cluster.kubectl("apply", "-f", "-", input=f"""apiVersion: apps/v1
 kind: Deployment
 metadata: {{name: web, namespace: {ns}}}
@@ -58,8 +63,7 @@ spec:
     cluster_ip = get_json(api_cluster, "service", "web", "-n", ns)["spec"]["clusterIP"]
     backends = {p["metadata"]["name"] for p in get_json(
         api_cluster, "pods", "-n", ns, "-l", "app=web")["items"]}
-    node = ray.get_actor(node_actor_name(client["spec"]["nodeName"]),
-                         namespace=namespace(api_cluster.name))
+    node = node_actor(api_cluster, client["spec"]["nodeName"])
 
     def programmed() -> bool:  # every node's kube-proxy has seen the Service's endpoints
         reply = ray.get(node.connect.remote(client["status"]["podIP"], cluster_ip, 8000))
@@ -86,9 +90,6 @@ spec:
 
 
 def test_network_policy_default_deny_then_allow_by_label(api_cluster, ns):
-    from kubemu.actors.components import node_actor_name
-    from kubemu.actors.runtime import namespace
-
     api_cluster.kubectl("apply", "-f", "-", input=f"""apiVersion: v1
 kind: Pod
 metadata: {{name: server, namespace: {ns}, labels: {{app: server}}}}
@@ -114,8 +115,7 @@ spec:
                               what=f"{name} running")
 
     def dial(frm: str) -> dict:
-        node = ray.get_actor(node_actor_name(pods[frm]["spec"]["nodeName"]),
-                             namespace=namespace(api_cluster.name))
+        node = node_actor(api_cluster, pods[frm]["spec"]["nodeName"])
         return ray.get(node.connect.remote(pods[frm]["status"]["podIP"],
                                            pods["server"]["status"]["podIP"], 80))
 
@@ -146,9 +146,6 @@ spec:
 
 
 def test_topology_aware_routing_keeps_traffic_in_zone_then_fails_over(api_cluster, ns):
-    from kubemu.actors.components import node_actor_name
-    from kubemu.actors.runtime import namespace
-
     api_cluster.kubectl("apply", "-f", "-", input=f"""apiVersion: apps/v1
 kind: Deployment
 metadata: {{name: web, namespace: {ns}}}
@@ -185,8 +182,7 @@ spec:
     client = wait_for(lambda: (p := get_json(api_cluster, "pod", "client", "-n", ns))
                       and p["status"].get("podIP") and p, what="the client running")
     cluster_ip = get_json(api_cluster, "service", "web", "-n", ns)["spec"]["clusterIP"]
-    node = ray.get_actor(node_actor_name(client["spec"]["nodeName"]),
-                         namespace=namespace(api_cluster.name))
+    node = node_actor(api_cluster, client["spec"]["nodeName"])
 
     async def send(count: int) -> list[dict]:
         return await asyncio.gather(*(node.connect.remote(client["status"]["podIP"],
