@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kubemu.cluster.api.errors import AlreadyExists
+from kubemu.cluster.api.errors import AlreadyExists, Invalid
 from kubemu.cluster.api.handlers import Handlers
 from kubemu.cluster.api.ipalloc import (
     DEFAULT_NODE_PORT_RANGE, DEFAULT_SERVICE_CIDR, ServiceAllocator, repair)
@@ -110,8 +110,11 @@ class ApiServer:
             return  # (a create would fail on its address, held by itself, before the name)
         try:
             await self.handlers.create(services, "default", kubernetes)
-        except AlreadyExists:
-            pass
+        except (AlreadyExists, Invalid):
+            # another API server starting at the same moment created it first (its address
+            # is then taken, which a create reports before the name)
+            if await self.handlers.read_kv(services, "default", "kubernetes") is None:
+                raise
 
     # ---- CRDs -----------------------------------------------------------------------------
 
