@@ -29,7 +29,6 @@ simplification; unscaled clusters are unaffected).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime, timezone
 from email.utils import format_datetime
@@ -41,6 +40,7 @@ from kubemu.cluster.client.factory import InformerFactory
 from kubemu.cluster.controllers.cronjob_util import (
     MANY_MISSED, Schedule, job_from_template, job_name, most_recent_schedule,
     next_schedule_after, parse_schedule)
+from kubemu.cluster.controllers.nodeutil import owned_runtime
 from kubemu.cluster.controllers.events import NORMAL, WARNING, EventRecorder
 from kubemu.cluster.controllers.job_util import COMPLETE, finished_condition
 from kubemu.cluster.controllers.ownership import is_controlled_by
@@ -88,18 +88,9 @@ class CronJobController:
     async def run(self) -> None:
         """Reconcile CronJobs until `stop()` (or cancellation)."""
         self.cron_now()
-        loop = asyncio.get_running_loop()
-        events = loop.create_task(self.recorder.run()) if self._own_recorder else None
-        if self._own_factory:
-            self.factory.start()
-        try:
+        async with owned_runtime(factory=self.factory if self._own_factory else None,
+                                 recorder=self.recorder if self._own_recorder else None):
             await self.controller.run([self.cronjob_informer, self.job_informer])
-        finally:
-            if events is not None:
-                events.cancel()
-                await asyncio.gather(events, return_exceptions=True)
-            if self._own_factory:
-                await self.factory.stop()
 
     async def stop(self) -> None:
         await self.controller.stop()

@@ -57,6 +57,7 @@ from kubemu.cluster.controllers.daemonset_util import (
     node_should_run,
     replace_node_name_affinity,
 )
+from kubemu.cluster.controllers.nodeutil import owned_runtime
 from kubemu.cluster.controllers.events import WARNING, EventRecorder
 from kubemu.cluster.controllers.expectations import ControllerExpectations
 from kubemu.cluster.controllers.ownership import (
@@ -117,19 +118,10 @@ class DaemonSetController:
 
     async def run(self) -> None:
         """Reconcile DaemonSets until `stop()` (or cancellation)."""
-        loop = asyncio.get_running_loop()
-        events = loop.create_task(self.recorder.run()) if self._own_recorder else None
-        if self._own_factory:
-            self.factory.start()
-        try:
+        async with owned_runtime(factory=self.factory if self._own_factory else None,
+                                 recorder=self.recorder if self._own_recorder else None):
             await self.controller.run([self.ds_informer, self.pod_informer,
-                                       self.node_informer, self.history_informer])
-        finally:
-            if events is not None:
-                events.cancel()
-                await asyncio.gather(events, return_exceptions=True)
-            if self._own_factory:
-                await self.factory.stop()
+                                   self.node_informer, self.history_informer])
 
     async def stop(self) -> None:
         await self.controller.stop()

@@ -23,7 +23,6 @@ stale cache ends in a Conflict and a retry, never in a double step.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from kubemu.cluster.api.errors import ApiError, NotFound
@@ -34,6 +33,7 @@ from kubemu.cluster.controllers import deployment_rollout as rollout
 from kubemu.cluster.controllers import deployment_status as dstatus
 from kubemu.cluster.controllers import deployment_util as util
 from kubemu.cluster.controllers.deployment_newrs import NewReplicaSets, write_status
+from kubemu.cluster.controllers.nodeutil import owned_runtime
 from kubemu.cluster.controllers.events import NORMAL, WARNING, EventRecorder
 from kubemu.cluster.controllers.ownership import ControllerRefManager, controller_of
 from kubemu.cluster.controllers.reconcile import Request, Result
@@ -71,19 +71,10 @@ class DeploymentController:
 
     async def run(self) -> None:
         """Reconcile Deployments until `stop()` (or cancellation)."""
-        loop = asyncio.get_running_loop()
-        events = loop.create_task(self.recorder.run()) if self._own_recorder else None
-        if self._own_factory:
-            self.factory.start()
-        try:
+        async with owned_runtime(factory=self.factory if self._own_factory else None,
+                                 recorder=self.recorder if self._own_recorder else None):
             await self.controller.run([self.deployment_informer, self.rs_informer,
-                                       self.pod_informer])
-        finally:
-            if events is not None:
-                events.cancel()
-                await asyncio.gather(events, return_exceptions=True)
-            if self._own_factory:
-                await self.factory.stop()
+                                   self.pod_informer])
 
     async def stop(self) -> None:
         await self.controller.stop()

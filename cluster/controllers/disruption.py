@@ -29,7 +29,6 @@ conflict just backs off.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -39,6 +38,7 @@ from kubemu.cluster.api.objects import rfc3339
 from kubemu.cluster.api.selectors import selector_from_dict
 from kubemu.cluster.client.factory import InformerFactory
 from kubemu.cluster.controllers.deployment_util import scaled_value
+from kubemu.cluster.controllers.nodeutil import owned_runtime
 from kubemu.cluster.controllers.events import EventRecorder
 from kubemu.cluster.controllers.ownership import controller_of
 from kubemu.cluster.controllers.podutil import is_pod_ready
@@ -84,19 +84,10 @@ class DisruptionController:
 
     async def run(self) -> None:
         """Keep budget statuses current until `stop()` (or cancellation)."""
-        loop = asyncio.get_running_loop()
-        events = loop.create_task(self.recorder.run()) if self._own_recorder else None
-        if self._own_factory:
-            self.factory.start()
-        try:
+        async with owned_runtime(factory=self.factory if self._own_factory else None,
+                                 recorder=self.recorder if self._own_recorder else None):
             await self.controller.run([self.pdb_informer, self.pod_informer,
-                                       *self.workload_informers.values()])
-        finally:
-            if events is not None:
-                events.cancel()
-                await asyncio.gather(events, return_exceptions=True)
-            if self._own_factory:
-                await self.factory.stop()
+                                   *self.workload_informers.values()])
 
     async def stop(self) -> None:
         await self.controller.stop()

@@ -20,7 +20,6 @@ Level-based on shared informers of Services, Pods and Endpoints. One reconcile o
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 import math
@@ -31,6 +30,7 @@ from kubemu.cluster.client.factory import InformerFactory
 from kubemu.cluster.controllers.endpointslice_util import (
     LABEL_HEADLESS, LABEL_SKIP_MIRROR, find_port, is_service_ip_set, service_matches_pod,
     service_selector, should_pod_be_in_endpoints, should_set_hostname)
+from kubemu.cluster.controllers.nodeutil import owned_runtime
 from kubemu.cluster.controllers.events import EventRecorder
 from kubemu.cluster.controllers.podutil import is_pod_ready
 from kubemu.cluster.controllers.reconcile import Request, Result
@@ -68,19 +68,10 @@ class EndpointsController:
             on_delete=lambda ep: self.controller.enqueue(Request.from_object(ep)))
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        events = loop.create_task(self.recorder.run()) if self._own_recorder else None
-        if self._own_factory:
-            self.factory.start()
-        try:
+        async with owned_runtime(factory=self.factory if self._own_factory else None,
+                                 recorder=self.recorder if self._own_recorder else None):
             await self.controller.run([self.service_informer, self.pod_informer,
-                                       self.endpoints_informer])
-        finally:
-            if events is not None:
-                events.cancel()
-                await asyncio.gather(events, return_exceptions=True)
-            if self._own_factory:
-                await self.factory.stop()
+                                   self.endpoints_informer])
 
     async def stop(self) -> None:
         await self.controller.stop()

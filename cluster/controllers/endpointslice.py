@@ -27,7 +27,6 @@ One reconcile of a Service:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -40,6 +39,7 @@ from kubemu.cluster.controllers.endpointslice_reconciler import (
     CONTROLLER_NAME, MAX_ENDPOINTS_PER_SLICE, desired_endpoints, plan_slices)
 from kubemu.cluster.controllers.endpointslice_util import (
     LABEL_MANAGED_BY, LABEL_SERVICE_NAME, service_matches_pod, service_selector)
+from kubemu.cluster.controllers.nodeutil import owned_runtime
 from kubemu.cluster.controllers.events import EventRecorder
 from kubemu.cluster.controllers.reconcile import Request, Result
 from kubemu.cluster.controllers.runtime import Controller
@@ -91,18 +91,9 @@ class EndpointSliceController:
 
     async def run(self) -> None:
         """Reconcile Services' EndpointSlices until `stop()` (or cancellation)."""
-        loop = asyncio.get_running_loop()
-        events = loop.create_task(self.recorder.run()) if self._own_recorder else None
-        if self._own_factory:
-            self.factory.start()
-        try:
+        async with owned_runtime(factory=self.factory if self._own_factory else None,
+                                 recorder=self.recorder if self._own_recorder else None):
             await self.controller.run(self.informers)
-        finally:
-            if events is not None:
-                events.cancel()
-                await asyncio.gather(events, return_exceptions=True)
-            if self._own_factory:
-                await self.factory.stop()
 
     async def stop(self) -> None:
         await self.controller.stop()

@@ -24,7 +24,6 @@ saw startTime set, back-dating a startTime it finds already set by the wall-time
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -32,6 +31,7 @@ from kubemu.cluster.api.errors import NotFound
 from kubemu.cluster.api.objects import deep_copy, parse_rfc3339, rfc3339
 from kubemu.cluster.api.selectors import selector_from_dict
 from kubemu.cluster.client.factory import InformerFactory
+from kubemu.cluster.controllers.nodeutil import owned_runtime
 from kubemu.cluster.controllers.events import NORMAL, WARNING, EventRecorder
 from kubemu.cluster.controllers.expectations import ControllerExpectations
 from kubemu.cluster.controllers.job_manage import JobPods
@@ -78,18 +78,9 @@ class JobController:
 
     async def run(self) -> None:
         """Reconcile Jobs until `stop()` (or cancellation)."""
-        loop = asyncio.get_running_loop()
-        events = loop.create_task(self.recorder.run()) if self._own_recorder else None
-        if self._own_factory:
-            self.factory.start()
-        try:
+        async with owned_runtime(factory=self.factory if self._own_factory else None,
+                                 recorder=self.recorder if self._own_recorder else None):
             await self.controller.run([self.job_informer, self.pod_informer])
-        finally:
-            if events is not None:
-                events.cancel()
-                await asyncio.gather(events, return_exceptions=True)
-            if self._own_factory:
-                await self.factory.stop()
 
     async def stop(self) -> None:
         await self.controller.stop()

@@ -31,6 +31,7 @@ from kubemu.cluster.api.errors import ApiError, NotFound
 from kubemu.cluster.api.objects import rfc3339
 from kubemu.cluster.api.selectors import LabelSelector, selector_from_dict
 from kubemu.cluster.client.factory import InformerFactory
+from kubemu.cluster.controllers.nodeutil import owned_runtime
 from kubemu.cluster.controllers.events import EventRecorder
 from kubemu.cluster.controllers.expectations import ControllerExpectations
 from kubemu.cluster.controllers.ownership import (
@@ -80,18 +81,9 @@ class ReplicaSetController:
 
     async def run(self) -> None:
         """Reconcile ReplicaSets until `stop()` (or cancellation)."""
-        loop = asyncio.get_running_loop()
-        events = loop.create_task(self.recorder.run()) if self._own_recorder else None
-        if self._own_factory:
-            self.factory.start()
-        try:
+        async with owned_runtime(factory=self.factory if self._own_factory else None,
+                                 recorder=self.recorder if self._own_recorder else None):
             await self.controller.run([self.rs_informer, self.pod_informer])
-        finally:
-            if events is not None:
-                events.cancel()
-                await asyncio.gather(events, return_exceptions=True)
-            if self._own_factory:
-                await self.factory.stop()
 
     async def stop(self) -> None:
         await self.controller.stop()

@@ -25,7 +25,6 @@ cache shows its own create gets AlreadyExists and retries, and never makes a sec
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -33,6 +32,7 @@ from kubemu.cluster.api.errors import NotFound
 from kubemu.cluster.api.selectors import LabelSelector, selector_from_dict
 from kubemu.cluster.client.factory import InformerFactory
 from kubemu.cluster.controllers import history
+from kubemu.cluster.controllers.nodeutil import owned_runtime
 from kubemu.cluster.controllers.events import EventRecorder
 from kubemu.cluster.controllers.ownership import ControllerRefManager, controller_of
 from kubemu.cluster.controllers.podutil import ReadyTracker, available_in
@@ -86,19 +86,10 @@ class StatefulSetController:
 
     async def run(self) -> None:
         """Reconcile StatefulSets until `stop()` (or cancellation)."""
-        loop = asyncio.get_running_loop()
-        events = loop.create_task(self.recorder.run()) if self._own_recorder else None
-        if self._own_factory:
-            self.factory.start()
-        try:
+        async with owned_runtime(factory=self.factory if self._own_factory else None,
+                                 recorder=self.recorder if self._own_recorder else None):
             await self.controller.run([self.sts_informer, self.pod_informer,
-                                       self.rev_informer, self.pvc_informer])
-        finally:
-            if events is not None:
-                events.cancel()
-                await asyncio.gather(events, return_exceptions=True)
-            if self._own_factory:
-                await self.factory.stop()
+                                   self.rev_informer, self.pvc_informer])
 
     async def stop(self) -> None:
         await self.controller.stop()
