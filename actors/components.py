@@ -25,21 +25,20 @@ import logging
 import os
 import random
 import socket
+import time
 from typing import Any
 
 import ray
-
 from kubemu.actors.access import ApiAccess
 from kubemu.actors.runtime import namespace
 from kubemu.cluster.controllers.manager import ControllerManager
 from kubemu.cluster.leaderelected import LeaderElected
 from kubemu.cluster.node.config import NodeConfig
-from kubemu.cluster.node.pool import NodePool
 from kubemu.cluster.scheduler.scheduler import Scheduler
 from kubemu.cluster.timing import Timing
-from kubemu.network.fabric import ConnectionRefused, ConnectionTimeout
+from kubemu.network.fabric import ConnectionRefused, ConnectionTimeout, Reply, failure
 from kubemu.network.listeners import HostListeners
-from kubemu.network.node import EmulatedNode
+from kubemu.network.node import Dialed, EmulatedNode, EmulatedNodePool
 
 __all__ = ["ComponentActor", "start_component", "stop_components", "node_actor_name",
            "LEASES"]
@@ -75,27 +74,34 @@ class ComponentActor:
             self.client = client = self.access.client(user_agent=f"kubemu-{self.kind}")
             self.component = self._build(client)
             self.task = asyncio.get_running_loop().create_task(self.component.run())
-            if self.kind == "node":
+            if self.kind in ("node", "node-pool"):
                 self.listeners_task = asyncio.get_running_loop().create_task(
-                    self._node_ports())
+                    self._host_listeners())
         return {"kind": self.kind, "pid": os.getpid(), "host": socket.gethostname()}
 
-    async def _node_ports(self) -> None:
-        """Keep host listeners for this node: <node InternalIP>:<nodePort> for every NodePort
-        Service, and every LoadBalancer ingress IP:port (shared with the other nodes); a
-        connection goes through this node's kube-proxy as external traffic."""
-        node = self.component
-        address = node.kubelet.config.address
-        node_ports = HostListeners(address, lambda port, client: self.connect(
-            client, address, port, external=True, from_node_port=True))
+    async def _host_listeners(self) -> None:
+        """Keep host listeners for this actor's nodes: <node InternalIP>:<nodePort> for every
+        NodePort Service on each node, and every LoadBalancer ingress IP:port (shared with
+        the other node actors; here through the first node). A connection goes through
+        that node's kube-proxy as external traffic."""
+        networks = self.component.networks
+        node_ports = {name: HostListeners(network.address, lambda port, client, a=network.address,
+                                          n=name: self.connect(client, a, port, external=True,
+                                                               from_node_port=True, node=n))
+                      for name, network in networks.items()}
+        first = next(iter(networks))
         balancers: dict[str, HostListeners] = {}
-        seen = -1
+        seen: dict[str, int] = {}
         try:
             while True:
-                rules = node.network.proxy.rules
-                if rules.version != seen:
-                    seen = rules.version
-                    await node_ports.sync(rules.node_ports())
+                for name, network in networks.items():
+                    rules = network.proxy.rules
+                    if rules.version == seen.get(name):
+                        continue
+                    seen[name] = rules.version
+                    await node_ports[name].sync(rules.node_ports())
+                    if name != first:
+                        continue
                     wanted: dict[str, set[int]] = {}
                     for ip, port in rules.load_balancer_ips():
                         wanted.setdefault(ip, set()).add(port)
@@ -103,13 +109,14 @@ class ComponentActor:
                         if ip not in balancers:
                             balancers[ip] = HostListeners(
                                 ip, lambda port, client, ip=ip: self.connect(
-                                    client, ip, port, external=True), shared=True)
+                                    client, ip, port, external=True, node=first),
+                                shared=True)
                         await balancers[ip].sync(wanted.get(ip, ()))
                         if ip not in wanted:
                             del balancers[ip]
                 await asyncio.sleep(0.1)
         finally:
-            for listeners in (node_ports, *balancers.values()):
+            for listeners in (*node_ports.values(), *balancers.values()):
                 await listeners.close()
 
     async def ping(self) -> dict:
@@ -153,44 +160,137 @@ class ComponentActor:
             return EmulatedNode(client, self.timing, config, rng=self.rng)
         if self.kind == "node-pool":
             configs = [_with_ray_node(NodeConfig(**cfg)) for cfg in self.options["nodes"]]
-            return NodePool(client, self.timing, configs, rng=self.rng)
+            return EmulatedNodePool(client, self.timing, configs, rng=self.rng)
         raise ValueError(f"unknown component kind {self.kind!r}")
 
-    # ---- the overlay hop between node actors ------------------------------------------------
+    # ---- the overlay: connections between node actors ---------------------------------------
 
     async def connect(self, src_ip: str, dst_ip: str, port: int, protocol: str = "TCP",
-                      external: bool = False, from_node_port: bool = False) -> dict:
-        """A connection leaving this node: kube-proxy picks the backend, the node owning it
-        answers (a Ray call when that is another node). {"ok": True, pod, node, zone, ...}
-        or {"ok": False, "error": "refused"|"timeout", "message"}."""
+                      external: bool = False, from_node_port: bool = False,
+                      node: str | None = None, payload: str | None = None) -> dict:
+        """A connection leaving `node` (default: the node of this actor owning src_ip, else
+        its first): kube-proxy picks the backend, the node owning it answers (another actor's
+        when it is elsewhere). {"ok": True, pod, node, zone, ...} or {"ok": False, "error":
+        "refused"|"timeout", "message"}."""
         try:
-            dialed = self._network().dial(src_ip, dst_ip, port, protocol=protocol,
-                                          external=external, from_node_port=from_node_port)
-            if dialed.node == self._network().node_name:
-                return self._accepted(dialed.ip, dialed.port, dialed.service)
-            network = self._network()
-            peer = ray.get_actor(network.actors.get(dialed.node) or node_actor_name(dialed.node),
+            network = self._source(node, src_ip)
+            reply = await network.connect(src_ip, dst_ip, port, hop=self._hop,
+                                          protocol=protocol, external=external,
+                                          from_node_port=from_node_port, payload=payload)
+        except (ConnectionRefused, ConnectionTimeout) as exc:
+            return failure(exc)
+        return {"ok": True, **reply.body()}
+
+    async def accept(self, ip: str, port: int, service: str = "", node: str | None = None,
+                     payload: str | None = None) -> dict:
+        """A connection arriving at this actor for a pod of `node`."""
+        try:
+            network = self._target(node, ip)
+            reply = network.accept(ip, port, service=service, payload=payload)
+        except (ConnectionRefused, ConnectionTimeout) as exc:
+            return failure(exc)
+        return {"ok": True, **reply.body()}
+
+    async def links(self, op: str, a: str = "", b: str = "", value: float = 0.0,
+                    scope: str = "zone") -> None:
+        """Set this actor's link faults: "partition" a|b, "latency" (value: seconds one
+        way), "loss" (value: a fraction), or "heal" (clear them all)."""
+        faults = next(iter(self._networks().values())).pods.links
+        if op == "heal":
+            faults.heal()
+        elif op == "partition":
+            faults.partition(a, b, scope=scope)
+        elif op == "latency":
+            faults.latency(a, b, value, scope=scope)
+        elif op == "loss":
+            faults.loss(a, b, value, scope=scope)
+        else:
+            raise ValueError(f"unknown link fault {op!r}: partition, latency, loss or heal")
+
+    async def nodes(self) -> list[str]:
+        """The nodes this actor hosts."""
+        return list(self._networks())
+
+    async def load(self, src_ip: str, dst_ip: str, port: int, count: int,
+                   concurrency: int = 16, node: str | None = None) -> dict:
+        """Open `count` connections from src_ip to dst_ip:port, `concurrency` at a time, from
+        inside this actor (a load generator in a pod): latencies in seconds, the wall time
+        it took, failures, and replies per serving node."""
+        latencies: list[float] = []
+        by_node: dict[str, int] = {}
+        failed = 0
+        todo = iter(range(count))
+
+        async def worker() -> None:
+            nonlocal failed
+            for _ in todo:
+                began = time.perf_counter()
+                reply = await self.connect(src_ip, dst_ip, port, node=node)
+                latencies.append(time.perf_counter() - began)
+                if reply["ok"]:
+                    by_node[reply["node"]] = by_node.get(reply["node"], 0) + 1
+                else:
+                    failed += 1
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
+        return {"latencies": latencies, "elapsed": time.perf_counter() - began,
+                "failed": failed, "by_node": by_node}
+
+    async def wait_routable(self, dst_ip: str, port: int, timeout: float = 30.0) -> dict:
+        """For each node of this actor, the first wall time (time.time()) at which its
+        kube-proxy routes dst_ip:port to a backend (checked every 5 ms; nodes that did not
+        within `timeout` are left out)."""
+        networks = self._networks()
+        reached: dict[str, float] = {}
+        deadline = time.monotonic() + timeout
+        while len(reached) < len(networks) and time.monotonic() < deadline:
+            now = time.time()
+            for name, network in networks.items():
+                if name not in reached and network.routes(dst_ip, port):
+                    reached[name] = now
+            await asyncio.sleep(0.005)
+        return reached
+
+    async def _hop(self, dialed: Dialed, payload: str | None) -> Reply:
+        networks = self._networks()
+        if dialed.node in networks:  # a node of this pool
+            return networks[dialed.node].accept(dialed.ip, dialed.port,
+                                                service=dialed.service, payload=payload)
+        pods = next(iter(networks.values())).pods
+        try:
+            peer = ray.get_actor(pods.actors.get(dialed.node) or node_actor_name(dialed.node),
                                  namespace=self.ray_namespace)
-            return await peer.accept.remote(dialed.ip, dialed.port, dialed.service)
-        except (ConnectionRefused, ConnectionTimeout) as exc:
-            return _failed(exc)
-        except ValueError as exc:  # no actor for that node (dead, or in a pool)
-            return {"ok": False, "error": "timeout", "message": str(exc)}
+        except ValueError as exc:  # no actor for that node (it died)
+            raise ConnectionTimeout(f"no route to {dialed.ip}:{dialed.port}: {exc}") from None
+        return Reply.of(await peer.accept.remote(dialed.ip, dialed.port, dialed.service,
+                                                 dialed.node, payload))
 
-    async def accept(self, ip: str, port: int, service: str = "") -> dict:
-        """A connection arriving at this node for one of its pods."""
-        try:
-            return self._accepted(ip, port, service)
-        except (ConnectionRefused, ConnectionTimeout) as exc:
-            return _failed(exc)
-
-    def _accepted(self, ip: str, port: int, service: str) -> dict:
-        return {"ok": True, **self._network().accept(ip, port, service=service).body()}
-
-    def _network(self) -> Any:
-        if self.kind != "node" or self.component is None:
+    def _networks(self) -> dict[str, Any]:
+        if self.kind not in ("node", "node-pool") or self.component is None:
             raise ConnectionTimeout("this actor is not a running node")
-        return self.component.network
+        return self.component.networks
+
+    def _source(self, node: str | None, src_ip: str) -> Any:
+        networks = self._networks()
+        if node is not None:
+            if node not in networks:
+                raise ConnectionTimeout(f"node {node} is not served by this actor")
+            return networks[node]
+        for network in networks.values():
+            if network.address == src_ip:
+                return network
+        owner = next(iter(networks.values())).pods.node_of(src_ip)
+        return networks.get(owner) or next(iter(networks.values()))
+
+    def _target(self, node: str | None, ip: str) -> Any:
+        networks = self._networks()
+        if node in networks:
+            return networks[node]
+        owner = next(iter(networks.values())).pods.node_of(ip)
+        if owner not in networks:
+            raise ConnectionTimeout(f"no route to {ip}: not a pod of this actor's nodes")
+        return networks[owner]
 
     def _build_elected(self, client: Any) -> Any:
         """A fresh scheduler or controller manager for one term of leadership."""
@@ -198,11 +298,6 @@ class ComponentActor:
             return Scheduler(client, self.timing, rng=random.Random(self.rng.random()))
         return ControllerManager(client, self.timing, rng=random.Random(self.rng.random()),
                                  ca_cert=self.access.ca_pem.decode())
-
-
-def _failed(exc: Exception) -> dict:
-    kind = "refused" if isinstance(exc, ConnectionRefused) else "timeout"
-    return {"ok": False, "error": kind, "message": str(exc)}
 
 
 async def start_component(*, cluster: str, kind: str, name: str, access: ApiAccess,

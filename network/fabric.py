@@ -30,7 +30,7 @@ from kubemu.network.policy import PolicyEngine
 from kubemu.network.proxy import Drop, ProxyRules
 
 __all__ = ["Fabric", "NodeNet", "PodEndpoint", "Reply", "ConnectionRefused",
-           "ConnectionTimeout"]
+           "ConnectionTimeout", "failure"]
 
 
 class ConnectionRefused(ConnectionError):
@@ -61,11 +61,32 @@ class Reply:
     pod_ip: str
     port: int
     service: str = ""  # "ns/name" when a Service routed the connection
+    echo: str | None = None  # what a TCP client sent, echoed back by the pod's program
 
     def body(self) -> dict:
-        return {"pod": self.pod, "namespace": self.namespace, "node": self.node,
+        body = {"pod": self.pod, "namespace": self.namespace, "node": self.node,
                 "zone": self.zone, "podIP": self.pod_ip, "port": self.port,
                 "service": self.service}
+        if self.echo is not None:
+            body["echo"] = self.echo
+        return body
+
+    @classmethod
+    def of(cls, body: dict) -> Reply:
+        """The reply a hop answered (`{"ok": True, ...}`); a failed hop's body raises what
+        the client would see."""
+        if not body.get("ok"):
+            error = ConnectionRefused if body.get("error") == "refused" else ConnectionTimeout
+            raise error(body.get("message", ""))
+        return cls(pod=body["pod"], namespace=body["namespace"], node=body["node"],
+                   zone=body["zone"], pod_ip=body["podIP"], port=body["port"],
+                   service=body.get("service", ""), echo=body.get("echo"))
+
+
+def failure(exc: ConnectionError | TimeoutError) -> dict:
+    """The body a failed connection answers with: "refused" or "timeout", and why."""
+    kind = "refused" if isinstance(exc, ConnectionRefused) else "timeout"
+    return {"ok": False, "error": kind, "message": str(exc)}
 
 
 class Fabric:
