@@ -33,6 +33,7 @@ import aiohttp
 import ray
 
 from kubemu.actors.access import ApiAccess
+from kubemu.actors.addons import ensure_addons
 from kubemu.actors.apiserver import start_apiservers, stop_apiservers
 from kubemu.actors.certs import client_ssl_context, make_serving_certs
 from kubemu.actors.kubeconfig import cluster_dir, cluster_record_path, kubeconfig_path, \
@@ -205,10 +206,15 @@ def node_configs(count: int, *, zones: int = 1, cpu: str = "4", memory: str = "8
 async def _start_control_plane(info: ClusterInfo, *, nodes: list[dict],
                                nodes_per_actor: int = 1, schedulers: int = 1,
                                controller_managers: int = 1) -> None:
-    """The controller managers, the schedulers (controller-manager-1..N, scheduler-1..N,
+    """The addons (the kube-dns Service), the controller managers, the schedulers (controller-manager-1..N, scheduler-1..N,
     each leader-elected under its actor name), then the nodes (one actor each, or pools of
     `nodes_per_actor`); wait until every node registered."""
     access, scale = info.access, info.time_scale
+    client = access.client(user_agent="kubemu-bootstrap")
+    try:
+        await ensure_addons(client)
+    finally:
+        await client.close()
     starts = [start_component(cluster=info.name, kind=kind, name=f"{kind}-{i}",
                               access=access, time_scale=scale,
                               options={"identity": f"{kind}-{i}"}, seed=1000 * i + offset)

@@ -40,6 +40,10 @@ def test_services_get_cluster_ips_and_node_ports_without_duplicates(api_cluster,
     assert 30000 <= node_port <= 32767
     kubernetes = get_json(api_cluster, "service", "kubernetes", "-n", "default")
     assert kubernetes["spec"]["clusterIP"] == "10.96.0.1"
+    kube_dns = get_json(api_cluster, "service", "kube-dns", "-n", "kube-system")
+    assert kube_dns["spec"]["clusterIP"] == "10.96.0.10"
+    assert {(p["name"], p["port"], p["protocol"]) for p in kube_dns["spec"]["ports"]} == {
+        ("dns", 53, "UDP"), ("dns-tcp", 53, "TCP"), ("metrics", 9153, "TCP")}
     taken = api_cluster.kubectl("create", "-f", "-", check=False, input=f"""apiVersion: v1
 kind: Service
 metadata: {{name: dup, namespace: {ns}}}
