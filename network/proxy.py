@@ -19,6 +19,9 @@ A backend is picked uniformly at random per connection with the injected RNG (ip
 that backend is still eligible and was used within timeoutSeconds (iptables `recent --rcheck
 --seconds`; each use refreshes it); `now` is the caller's clock, in seconds.
 `version` increases on every change that alters the rules, for programming-latency metrics.
+`load_balancer_ips()` lists the ingress listeners this node opens; a node without local
+endpoints for an externalTrafficPolicy Local port opens none for it, as a cloud load balancer
+health-checking healthCheckNodePort would not send it there.
 """
 
 from __future__ import annotations
@@ -172,10 +175,14 @@ class ProxyRules:
                 for (port, proto), rules in self._node_ports.items()}
 
     def load_balancer_ips(self) -> dict[tuple[str, int], tuple[str, str]]:
-        """(ingress IP, port) -> (protocol, service key) for LoadBalancer ingress listeners."""
+        """(ingress IP, port) -> (protocol, service key) for LoadBalancer ingress listeners.
+
+        An externalTrafficPolicy Local port with endpoints, none of them on this node, is
+        left out: the cloud load balancer's health check (healthCheckNodePort, 503 without
+        local endpoints) takes this node out of its targets."""
         out: dict[tuple[str, int], tuple[str, str]] = {}
         for (ip, port, proto), (rules, _) in self._vips.items():
-            if ip in rules.info.load_balancer_ips:
+            if ip in rules.info.load_balancer_ips and not rules.lb_unhealthy:
                 out[(ip, port)] = (proto, rules.info.service)
         return out
 
@@ -266,6 +273,7 @@ class _PortRules:
         "firewall_drop",
         "info",
         "internal",
+        "lb_unhealthy",
         "ranges",
     )
 
@@ -277,6 +285,7 @@ class _PortRules:
         self.affinity = affinity
         self.ranges = info.source_ranges
         self.firewall_drop = Drop("DROP", f'"{info.port_key} loadBalancerSourceRanges"')
+        self.lb_unhealthy = False
         if not has_any:
             reject = Drop("REJECT", f'"{info.port_key} has no endpoints"')
             self.cluster = self.internal = self.external = self.external_pod = reject
@@ -288,6 +297,7 @@ class _PortRules:
         self.internal = local if info.internal_local else cluster
         self.external = local if info.external_local else cluster
         self.external_pod = cluster if info.uses_cluster_endpoints else local
+        self.lb_unhealthy = info.external_local and local is no_local
 
     def vips(self) -> list[tuple[str, int, str]]:
         info = self.info

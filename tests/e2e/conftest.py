@@ -88,6 +88,15 @@ def api_cluster(ray_session, tmp_path_factory) -> Iterator[ApiCluster]:
         asyncio.run(bootstrap.down(info))
 
 
+@pytest.fixture
+def ns(api_cluster) -> Iterator[str]:
+    """A fresh namespace on the session cluster, deleted (without waiting) after the test."""
+    name = f"t-{uuid.uuid4().hex[:6]}"
+    api_cluster.kubectl("create", "namespace", name)
+    yield name
+    api_cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import uuid
 
-import pytest
 import ray
 
 from tests.e2e.test_workloads import get_json, wait_for
@@ -20,14 +18,6 @@ def node_actor(api_cluster, node: str):
 
     name = get_json(api_cluster, "node", node)["metadata"]["annotations"]["kubemu.io/actor"]
     return ray.get_actor(name, namespace=namespace(api_cluster.name))
-
-
-@pytest.fixture
-def ns(api_cluster):
-    name = f"t-{uuid.uuid4().hex[:6]}"
-    api_cluster.kubectl("create", "namespace", name)
-    yield name
-    api_cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
 def test_requests_to_a_cluster_ip_reach_every_backend(api_cluster, ns):

@@ -116,6 +116,27 @@ def test_node_ports_and_load_balancer_ips_are_listed_and_freed() -> None:
     assert rules.load_balancer_ips() == {}
 
 
+def test_load_balancer_local_listens_only_on_nodes_with_a_local_endpoint() -> None:
+    rules = _rules()  # node n1
+    lb = service("lb", type="LoadBalancer", externalTrafficPolicy="Local",
+                 ports=[{"name": "http", "port": 80, "nodePort": 30080}],
+                 ingress=[{"ip": "127.2.0.1"}])
+    rules.update_service(lb)
+    wanted = {("127.2.0.1", 80): ("TCP", "default/lb")}
+    assert rules.load_balancer_ips() == wanted  # no endpoints anywhere: listen, and REJECT
+    rules.update_slice(endpoint_slice(service="lb", endpoints=[endpoint("10.244.2.5", "n2")]))
+    assert rules.load_balancer_ips() == {}      # the health check fails here
+    assert 30080 in rules.node_ports()           # the NodePort stays (and DROPs)
+    rules.update_slice(endpoint_slice(service="lb", endpoints=[
+        endpoint("10.244.2.5", "n2"), endpoint("10.244.1.5", "n1")]))
+    assert rules.load_balancer_ips() == wanted
+    rules.update_service(service("lb", type="LoadBalancer", externalTrafficPolicy="Cluster",
+                                 ports=[{"name": "http", "port": 80, "nodePort": 30080}],
+                                 ingress=[{"ip": "127.2.0.1"}]))
+    rules.update_slice(endpoint_slice(service="lb", endpoints=[endpoint("10.244.2.5", "n2")]))
+    assert rules.load_balancer_ips() == wanted
+
+
 def test_node_zone_label_change_reapplies_hints() -> None:
     rules = _rules(zone="")
     rules.update_service(service())
