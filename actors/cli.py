@@ -377,5 +377,8 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
+from kubemu.actors.cli_net import net  # the `net` group lives in its module
+main.add_command(net)
+
 if __name__ == "__main__":
     main()

@@ -25,20 +25,19 @@ import logging
 import os
 import random
 import socket
-import time
 from typing import Any
 
 import ray
 from kubemu.actors.access import ApiAccess
+from kubemu.actors.overlay import NodeOverlay, node_actor_name
 from kubemu.actors.runtime import namespace
+from kubemu.actors.tunnel import Tunnels
 from kubemu.cluster.controllers.manager import ControllerManager
 from kubemu.cluster.leaderelected import LeaderElected
 from kubemu.cluster.node.config import NodeConfig
 from kubemu.cluster.scheduler.scheduler import Scheduler
 from kubemu.cluster.timing import Timing
-from kubemu.network.fabric import ConnectionRefused, ConnectionTimeout, Reply, failure
-from kubemu.network.listeners import HostListeners
-from kubemu.network.node import Dialed, EmulatedNode, EmulatedNodePool
+from kubemu.network.node import EmulatedNode, EmulatedNodePool
 
 __all__ = ["ComponentActor", "start_component", "stop_components", "node_actor_name",
            "LEASES"]
@@ -49,12 +48,8 @@ LEASES = {"scheduler": "kube-scheduler", "controller-manager": "kube-controller-
 log = logging.getLogger(__name__)
 
 
-def node_actor_name(node: str) -> str:
-    return f"kubelet-{node}"
-
-
 @ray.remote(num_cpus=0, max_restarts=0, max_concurrency=1000)
-class ComponentActor:
+class ComponentActor(NodeOverlay):
     def __init__(self, *, kind: str, access: ApiAccess, time_scale: float = 1.0,
                  options: dict | None = None, seed: int | None = None,
                  ray_namespace: str | None = None) -> None:
@@ -68,6 +63,7 @@ class ComponentActor:
         self.client: Any = None
         self.task: asyncio.Task | None = None
         self.listeners_task: asyncio.Task | None = None
+        self.tunnels = Tunnels(self._tunneled)  # the overlay hop to other node actors
 
     async def start(self) -> dict:
         if self.component is None:
@@ -75,49 +71,10 @@ class ComponentActor:
             self.component = self._build(client)
             self.task = asyncio.get_running_loop().create_task(self.component.run())
             if self.kind in ("node", "node-pool"):
+                await self.tunnel_address()
                 self.listeners_task = asyncio.get_running_loop().create_task(
                     self._host_listeners())
         return {"kind": self.kind, "pid": os.getpid(), "host": socket.gethostname()}
-
-    async def _host_listeners(self) -> None:
-        """Keep host listeners for this actor's nodes: <node InternalIP>:<nodePort> for every
-        NodePort Service on each node, and every LoadBalancer ingress IP:port (shared with
-        the other node actors; here through the first node). A connection goes through
-        that node's kube-proxy as external traffic."""
-        networks = self.component.networks
-        node_ports = {name: HostListeners(network.address, lambda port, client, a=network.address,
-                                          n=name: self.connect(client, a, port, external=True,
-                                                               from_node_port=True, node=n))
-                      for name, network in networks.items()}
-        first = next(iter(networks))
-        balancers: dict[str, HostListeners] = {}
-        seen: dict[str, int] = {}
-        try:
-            while True:
-                for name, network in networks.items():
-                    rules = network.proxy.rules
-                    if rules.version == seen.get(name):
-                        continue
-                    seen[name] = rules.version
-                    await node_ports[name].sync(rules.node_ports())
-                    if name != first:
-                        continue
-                    wanted: dict[str, set[int]] = {}
-                    for ip, port in rules.load_balancer_ips():
-                        wanted.setdefault(ip, set()).add(port)
-                    for ip in set(balancers) | set(wanted):
-                        if ip not in balancers:
-                            balancers[ip] = HostListeners(
-                                ip, lambda port, client, ip=ip: self.connect(
-                                    client, ip, port, external=True, node=first),
-                                shared=True)
-                        await balancers[ip].sync(wanted.get(ip, ()))
-                        if ip not in wanted:
-                            del balancers[ip]
-                await asyncio.sleep(0.1)
-        finally:
-            for listeners in (*node_ports.values(), *balancers.values()):
-                await listeners.close()
 
     async def ping(self) -> dict:
         running = self.task is not None and not self.task.done()
@@ -139,6 +96,7 @@ class ComponentActor:
                     await self.component.stop()
             except (TimeoutError, Exception) as exc:  # stopping must not fail
                 log.warning("%s stop: %s", self.kind, exc)
+        await self.tunnels.close()
         tasks = [t for t in (self.listeners_task, self.task) if t is not None]
         for task in tasks:
             task.cancel()
@@ -162,135 +120,6 @@ class ComponentActor:
             configs = [_with_ray_node(NodeConfig(**cfg)) for cfg in self.options["nodes"]]
             return EmulatedNodePool(client, self.timing, configs, rng=self.rng)
         raise ValueError(f"unknown component kind {self.kind!r}")
-
-    # ---- the overlay: connections between node actors ---------------------------------------
-
-    async def connect(self, src_ip: str, dst_ip: str, port: int, protocol: str = "TCP",
-                      external: bool = False, from_node_port: bool = False,
-                      node: str | None = None, payload: str | None = None) -> dict:
-        """A connection leaving `node` (default: the node of this actor owning src_ip, else
-        its first): kube-proxy picks the backend, the node owning it answers (another actor's
-        when it is elsewhere). {"ok": True, pod, node, zone, ...} or {"ok": False, "error":
-        "refused"|"timeout", "message"}."""
-        try:
-            network = self._source(node, src_ip)
-            reply = await network.connect(src_ip, dst_ip, port, hop=self._hop,
-                                          protocol=protocol, external=external,
-                                          from_node_port=from_node_port, payload=payload)
-        except (ConnectionRefused, ConnectionTimeout) as exc:
-            return failure(exc)
-        return {"ok": True, **reply.body()}
-
-    async def accept(self, ip: str, port: int, service: str = "", node: str | None = None,
-                     payload: str | None = None) -> dict:
-        """A connection arriving at this actor for a pod of `node`."""
-        try:
-            network = self._target(node, ip)
-            reply = network.accept(ip, port, service=service, payload=payload)
-        except (ConnectionRefused, ConnectionTimeout) as exc:
-            return failure(exc)
-        return {"ok": True, **reply.body()}
-
-    async def links(self, op: str, a: str = "", b: str = "", value: float = 0.0,
-                    scope: str = "zone") -> None:
-        """Set this actor's link faults: "partition" a|b, "latency" (value: seconds one
-        way), "loss" (value: a fraction), or "heal" (clear them all)."""
-        faults = next(iter(self._networks().values())).pods.links
-        if op == "heal":
-            faults.heal()
-        elif op == "partition":
-            faults.partition(a, b, scope=scope)
-        elif op == "latency":
-            faults.latency(a, b, value, scope=scope)
-        elif op == "loss":
-            faults.loss(a, b, value, scope=scope)
-        else:
-            raise ValueError(f"unknown link fault {op!r}: partition, latency, loss or heal")
-
-    async def nodes(self) -> list[str]:
-        """The nodes this actor hosts."""
-        return list(self._networks())
-
-    async def load(self, src_ip: str, dst_ip: str, port: int, count: int,
-                   concurrency: int = 16, node: str | None = None) -> dict:
-        """Open `count` connections from src_ip to dst_ip:port, `concurrency` at a time, from
-        inside this actor (a load generator in a pod): latencies in seconds, the wall time
-        it took, failures, and replies per serving node."""
-        latencies: list[float] = []
-        by_node: dict[str, int] = {}
-        failed = 0
-        todo = iter(range(count))
-
-        async def worker() -> None:
-            nonlocal failed
-            for _ in todo:
-                began = time.perf_counter()
-                reply = await self.connect(src_ip, dst_ip, port, node=node)
-                latencies.append(time.perf_counter() - began)
-                if reply["ok"]:
-                    by_node[reply["node"]] = by_node.get(reply["node"], 0) + 1
-                else:
-                    failed += 1
-
-        began = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
-        return {"latencies": latencies, "elapsed": time.perf_counter() - began,
-                "failed": failed, "by_node": by_node}
-
-    async def wait_routable(self, dst_ip: str, port: int, timeout: float = 30.0) -> dict:
-        """For each node of this actor, the first wall time (time.time()) at which its
-        kube-proxy routes dst_ip:port to a backend (checked every 5 ms; nodes that did not
-        within `timeout` are left out)."""
-        networks = self._networks()
-        reached: dict[str, float] = {}
-        deadline = time.monotonic() + timeout
-        while len(reached) < len(networks) and time.monotonic() < deadline:
-            now = time.time()
-            for name, network in networks.items():
-                if name not in reached and network.routes(dst_ip, port):
-                    reached[name] = now
-            await asyncio.sleep(0.005)
-        return reached
-
-    async def _hop(self, dialed: Dialed, payload: str | None) -> Reply:
-        networks = self._networks()
-        if dialed.node in networks:  # a node of this pool
-            return networks[dialed.node].accept(dialed.ip, dialed.port,
-                                                service=dialed.service, payload=payload)
-        pods = next(iter(networks.values())).pods
-        try:
-            peer = ray.get_actor(pods.actors.get(dialed.node) or node_actor_name(dialed.node),
-                                 namespace=self.ray_namespace)
-        except ValueError as exc:  # no actor for that node (it died)
-            raise ConnectionTimeout(f"no route to {dialed.ip}:{dialed.port}: {exc}") from None
-        return Reply.of(await peer.accept.remote(dialed.ip, dialed.port, dialed.service,
-                                                 dialed.node, payload))
-
-    def _networks(self) -> dict[str, Any]:
-        if self.kind not in ("node", "node-pool") or self.component is None:
-            raise ConnectionTimeout("this actor is not a running node")
-        return self.component.networks
-
-    def _source(self, node: str | None, src_ip: str) -> Any:
-        networks = self._networks()
-        if node is not None:
-            if node not in networks:
-                raise ConnectionTimeout(f"node {node} is not served by this actor")
-            return networks[node]
-        for network in networks.values():
-            if network.address == src_ip:
-                return network
-        owner = next(iter(networks.values())).pods.node_of(src_ip)
-        return networks.get(owner) or next(iter(networks.values()))
-
-    def _target(self, node: str | None, ip: str) -> Any:
-        networks = self._networks()
-        if node in networks:
-            return networks[node]
-        owner = next(iter(networks.values())).pods.node_of(ip)
-        if owner not in networks:
-            raise ConnectionTimeout(f"no route to {ip}: not a pod of this actor's nodes")
-        return networks[owner]
 
     def _build_elected(self, client: Any) -> Any:
         """A fresh scheduler or controller manager for one term of leadership."""
