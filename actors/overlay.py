@@ -136,30 +136,58 @@ class NodeOverlay:
         return list(self._networks())
 
     async def load(self, src_ip: str, dst_ip: str, port: int, count: int,
-                   concurrency: int = 16, node: str | None = None) -> dict:
-        """Open `count` connections from src_ip to dst_ip:port, `concurrency` at a time, from
-        inside this actor (a load generator in a pod): latencies in seconds, the wall time
-        it took, failures, and replies per serving node."""
+                   concurrency: int = 16, node: str | None = None,
+                   rate: float | None = None) -> dict:
+        """Open `count` connections from src_ip to dst_ip:port from inside this actor (a load
+        generator in a pod). Closed loop (rate None): `concurrency` at a time, latency from
+        each start. Open loop (`rate` connections/s): connection i is due at t0 + i/rate
+        whatever earlier ones do, at most `concurrency` in flight, latency from the due time
+        (no coordinated omission); "late" counts starts >1 ms behind it, "started_in" is
+        first to last start. Also latencies (s), wall "elapsed", failures, replies per node."""
         latencies: list[float] = []
         by_node: dict[str, int] = {}
-        failed = 0
-        todo = iter(range(count))
+        failed = late = 0
 
-        async def worker() -> None:
+        async def one(due: float) -> None:
             nonlocal failed
-            for _ in todo:
-                began = time.perf_counter()
-                reply = await self.connect(src_ip, dst_ip, port, node=node)
-                latencies.append(time.perf_counter() - began)
-                if reply["ok"]:
-                    by_node[reply["node"]] = by_node.get(reply["node"], 0) + 1
-                else:
-                    failed += 1
+            reply = await self.connect(src_ip, dst_ip, port, node=node)
+            latencies.append(time.perf_counter() - due)
+            if reply["ok"]:
+                by_node[reply["node"]] = by_node.get(reply["node"], 0) + 1
+            else:
+                failed += 1
 
-        began = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
+        began = last = time.perf_counter()
+        if rate is None:
+            todo = iter(range(count))
+
+            async def worker() -> None:
+                for _ in todo:
+                    await one(time.perf_counter())
+            await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
+        else:
+            slots = asyncio.Semaphore(max(1, concurrency))
+            running: set[asyncio.Task] = set()
+
+            async def paced(due: float) -> None:
+                try:
+                    await one(due)
+                finally:
+                    slots.release()
+            for i in range(count):
+                due = began + i / rate
+                if (ahead := due - time.perf_counter()) > 0:
+                    await asyncio.sleep(ahead)  # pacing: the schedule, not a synchronisation
+                await slots.acquire()
+                last = time.perf_counter()
+                late += last - due > 0.001
+                task = asyncio.get_running_loop().create_task(paced(due))
+                running.add(task)
+                task.add_done_callback(running.discard)
+            await asyncio.gather(*running)
         return {"latencies": latencies, "elapsed": time.perf_counter() - began,
-                "failed": failed, "by_node": by_node}
+                "failed": failed, "by_node": by_node, "late": late,
+                "started_in": last - began}
 
     async def wait_routable(self, dst_ip: str, port: int, timeout: float = 30.0) -> dict:
         """For each node of this actor, the first wall time (time.time()) at which its

@@ -9,11 +9,14 @@ the ratio against a reference run in the same process:
   (connect, 16 bytes there and back, close), in the same event loop.
 - `--actors` (bench/network_cluster.py): `bootstrap.up` 3 nodes in 3 zones (time scale 10), a
   Deployment of 6 backends, a ClusterIP Service and a client pod; the client node's actor
-  runs the load itself (`load(src_ip, dst_ip, port, count, concurrency)`) so only the hop
-  between node actors is measured, `--actor-connections` connections at each of
-  `--actor-concurrency`. Reference: the same load through a second Service on the same pods
-  with internalTrafficPolicy Local (kube-proxy picks only the client node's backends: the
-  same rules, no hop). Crossed = connections served by another node actor.
+  runs the load itself (`load(src_ip, dst_ip, port, count, concurrency, rate=)`) so only the
+  hop between node actors is measured, `--actor-connections` connections closed loop at each
+  of `--actor-concurrency` (capacity: p99 there is queueing at saturation), then open loop at
+  `--rate` (connection i starts at t0 + i/rate, at most `--rate-concurrency` in flight,
+  latency from the scheduled start; req/s is the achieved start rate, connections / first
+  to last start). Reference: the same load through a second Service on the same pods with
+  internalTrafficPolicy Local (kube-proxy picks only the client node's backends: the same
+  rules, no hop). Crossed = connections served by another node actor.
 - `--programming` (bench/network_cluster.py): `bootstrap.up` 100 nodes in node-pool actors of
   25; `--changes` times a Service is created (selector on one Ready pod, so the
   EndpointSlice controller writes its slice), then a Ready pod is labelled into a second
@@ -22,8 +25,8 @@ the ratio against a reference run in the same process:
   backend (`wait_routable` on every pool actor) is one sample: upstream's
   NetworkProgrammingLatency. Reference: the same change seen by one EndpointSlice watch in
   this process (the floor: EndpointSlice controller and watch delivery, no kube-proxy).
-Targets (issue 7): >= 5,000 req/s across node actors with p99 <= 5 ms; programming latency
-p99 <= 1 s. Tables are printed and, unless --no-record, appended to bench/RESULTS.md with
+Targets (issue 7): >= 5,000 req/s across node actors with p99 <= 5 ms, judged on the paced
+run; programming latency p99 <= 1 s. Tables are printed and, unless --no-record, appended to bench/RESULTS.md with
 the machine.
 """
 
@@ -71,6 +74,7 @@ class Row:
     crossed: int | None = None  # served by another node actor
     reference: Row | None = None
     detail: str = ""
+    rate: float | None = None  # open loop: connections scheduled per second
 
     @property
     def per_second(self) -> float:
@@ -190,7 +194,8 @@ def render_traffic(rows: list[Row], title: str) -> tuple[Table, str]:
     cols = ("part", "run", "connections", "concurrency", "req/s", "p50 ms", "p99 ms", "max ms",
             "failed", "crossed", "vs reference req/s, p99")
     return _table(title, cols, [[
-        r.part, r.run, f"{len(r.latencies) + r.failed:,}", str(r.concurrency),
+        r.part, r.run, f"{len(r.latencies) + r.failed:,}",
+        str(r.concurrency) if r.rate is None else f"<= {r.concurrency}",
         f"{r.per_second:,.0f}", _ms(percentile(r.latencies, 50)),
         _ms(percentile(r.latencies, 99)), _ms(max(r.latencies, default=0)), str(r.failed),
         "-" if r.crossed is None else f"{r.crossed:,}", _versus(r)] for r in rows])
@@ -208,28 +213,36 @@ def render_programming(rows: list[Row], title: str) -> tuple[Table, str]:
         for r in rows])
 
 
-def verdicts(rows: list[Row]) -> list[str]:
+def verdicts(rows: list[Row]) -> list[tuple[str, str]]:
+    """("Verdict", line) per target, ("Capacity", line) per closed-loop row: those measure
+    saturation, so their p99 is queueing and no verdict is drawn from them."""
     lines = []
     across = [r for r in rows if r.part == "actors" and r.reference is not None]
-    if across:
-        meets = [r for r in across if r.per_second >= TARGET_RPS and not r.failed
-                 and percentile(r.latencies, 99) <= TARGET_P99]
-        best = max(meets or across, key=lambda r: r.per_second)
-        p99, ok = percentile(best.latencies, 99), bool(meets)
-        lines.append(f"across node actors >= {TARGET_RPS:,.0f} req/s with p99 <= "
-                     f"{TARGET_P99 * 1e3:.0f} ms: {'PASS' if ok else 'FAIL'} ("
-                     f"{best.per_second:,.0f} req/s, p99 {p99 * 1e3:.2f} ms at concurrency "
-                     f"{best.concurrency}, {best.failed} failed)")
+    for r in (r for r in across if r.rate is None):
+        text = (f"closed loop at concurrency {r.concurrency}: {r.per_second:,.0f} req/s "
+                f"across node actors, p50 {percentile(r.latencies, 50) * 1e3:.2f} ms, p99 "
+                f"{percentile(r.latencies, 99) * 1e3:.2f} ms, {r.failed} failed")
+        lines.append(("Capacity", text))
+    for r in (r for r in across if r.rate is not None):
+        p99 = percentile(r.latencies, 99)
+        ok = r.per_second >= TARGET_RPS and p99 <= TARGET_P99 and not r.failed
+        text = (f"across node actors >= {TARGET_RPS:,.0f} req/s with p99 <= "
+                f"{TARGET_P99 * 1e3:.0f} ms: {'PASS' if ok else 'FAIL'} (paced at "
+                f"{r.rate:,.0f}/s: achieved {r.per_second:,.1f} req/s, p50 "
+                f"{percentile(r.latencies, 50) * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms from "
+                f"the scheduled start, {r.failed} failed)")
+        lines.append(("Verdict", text))
     programmed = [r for r in rows if r.part == "programming" and r.reference is not None]
     if programmed:
         every = [x for r in programmed for x in r.latencies]
         missing = sum(r.failed for r in programmed)
         p99 = percentile(every, 99)
         ok = p99 <= TARGET_PROGRAMMING_P99 and not missing
-        lines.append(f"programming latency p99 <= {TARGET_PROGRAMMING_P99:g} s: "
-                     f"{'PASS' if ok else 'FAIL'} (p50 {percentile(every, 50) * 1e3:.0f} ms, "
-                     f"p99 {p99 * 1e3:.0f} ms, max {max(every, default=0) * 1e3:.0f} ms over "
-                     f"{len(every):,} (node, change) pairs, {missing} never routable)")
+        text = (f"programming latency p99 <= {TARGET_PROGRAMMING_P99:g} s: "
+                f"{'PASS' if ok else 'FAIL'} (p50 {percentile(every, 50) * 1e3:.0f} ms, "
+                f"p99 {p99 * 1e3:.0f} ms, max {max(every, default=0) * 1e3:.0f} ms over "
+                f"{len(every):,} (node, change) pairs, {missing} never routable)")
+        lines.append(("Verdict", text))
     return lines
 
 
@@ -264,7 +277,7 @@ def _ratio(a: float, b: float) -> float:
 
 # -- main -------------------------------------------------------------------------------------
 
-def record(sections: list[str], lines: list[str], note: str, load: tuple) -> None:
+def record(sections: list[str], lines: list[tuple[str, str]], note: str, load: tuple) -> None:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     argv, flags = iter(sys.argv[1:]), []
     for arg in argv:
@@ -276,7 +289,7 @@ def record(sections: list[str], lines: list[str], note: str, load: tuple) -> Non
     section = [f"\n## {now} — `{command}`\n", describe_machine(Path(tempfile.gettempdir())),
                f"- load average {' '.join(f'{x:.2f}' for x in load)} at the start of the run",
                "", "\n\n".join(sections), ""]
-    section += [f"Verdict: {line}\n" for line in lines]
+    section += [f"{kind}: {line}\n" for kind, line in lines]
     if note:
         section += [f"Notes: {note}", ""]
     with RESULTS.open("a") as fh:
@@ -311,11 +324,11 @@ def main(args: argparse.Namespace) -> int:
                                                            if details else ""))
         rows += got
     lines = verdicts(rows)
-    for line in lines:
-        console.print(line)
+    for kind, line in lines:
+        console.print(f"{kind}: {line}")
     if not args.no_record:
         record(sections, lines, args.note, load)
-    return 1 if any("FAIL" in line for line in lines) else 0
+    return 1 if any(kind == "Verdict" and "FAIL" in line for kind, line in lines) else 0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -328,6 +341,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=64, help="in-process concurrency")
     p.add_argument("--actor-connections", type=int, default=20000)
     p.add_argument("--actor-concurrency", type=int, nargs="+", default=[16, 64])
+    p.add_argument("--rate", type=float, default=5000.0,
+                   help="actors: the paced (open-loop) run's connections per second")
+    p.add_argument("--rate-concurrency", type=int, default=64,
+                   help="actors: most connections in flight in the paced run")
     p.add_argument("--actor-time-scale", type=float, default=10.0)
     p.add_argument("--nodes", type=int, default=100, help="programming: nodes")
     p.add_argument("--nodes-per-actor", type=int, default=25)

@@ -38,8 +38,9 @@ STATIC_IPS = "10.96.0.{}"   # the ClusterIP static band: chosen IPs, so waits st
 
 
 async def run_actors(args: argparse.Namespace) -> list[Row]:
-    """3 nodes, 6 backends, the client node's actor sends the load; reference: a Service
-    with internalTrafficPolicy Local (same rules, no hop)."""
+    """3 nodes, 6 backends, the client node's actor sends the load: closed loop at each
+    `--actor-concurrency` (capacity), then open loop at `--rate` (the target's test);
+    reference: a Service with internalTrafficPolicy Local (same rules, no hop)."""
     async with _cluster("netbench-actors", args, nodes=3, nodes_per_actor=1,
                         time_scale=args.actor_time_scale) as (info, client):
         await _apply(client, _deployment("web", 6), _service("web"),
@@ -67,9 +68,18 @@ async def run_actors(args: argparse.Namespace) -> list[Row]:
                               node, "ClusterIP across node actors")
             row.reference = ref
             rows += [ref, row]
-        rows[-1].detail = (f"client pod on {node}, which hosts {local} of the 6 backends; the "
-                           f"load runs inside {node}'s actor (`load`), time scale "
-                           f"{args.actor_time_scale:g}")
+        paced = f"paced {args.rate:,.0f}/s"  # open loop: the target's test
+        ref = await _load(actor, src, ips["web-local"], args.actor_connections,
+                          args.rate_concurrency, node, "reference: Service with "
+                          f"internalTrafficPolicy Local (no hop), {paced}", rate=args.rate)
+        row = await _load(actor, src, ips["web"], args.actor_connections,
+                          args.rate_concurrency, node, f"ClusterIP across node actors, {paced}",
+                          rate=args.rate)
+        row.reference = ref
+        rows += [ref, row]
+        rows[1].detail = (f"client pod on {node}, which hosts {local} of the 6 backends; "
+                          f"the load runs inside {node}'s actor (`load`), time scale "
+                          f"{args.actor_time_scale:g}")
         return rows
 
 
@@ -177,11 +187,18 @@ class _cluster:
 
 
 async def _load(actor: Any, src: str, ip: str, count: int, concurrency: int, node: str,
-                run: str) -> Row:
-    got = await actor.load.remote(src, ip, SERVICE_PORT, count, concurrency)
-    return Row("actors", run, latencies=got["latencies"], elapsed=got["elapsed"],
-               concurrency=concurrency, failed=got["failed"],
-               crossed=sum(n for name, n in got["by_node"].items() if name != node))
+                run: str, *, rate: float | None = None) -> Row:
+    """One `load` on the client node's actor. Paced (`rate`): req/s is the achieved start
+    rate (connections / first-to-last start, as vegeta's Rate), latency from the schedule."""
+    got = await actor.load.remote(src, ip, SERVICE_PORT, count, concurrency, rate=rate)
+    row = Row("actors", run, latencies=got["latencies"], elapsed=got["elapsed"],
+              concurrency=concurrency, failed=got["failed"], rate=rate,
+              crossed=sum(n for name, n in got["by_node"].items() if name != node))
+    if rate is not None:
+        row.elapsed = got["started_in"] or got["elapsed"]
+        row.detail = (f"{got['late']:,} of {count:,} starts more than 1 ms behind schedule; "
+                      f"{count / got['elapsed']:,.0f} completed/s until the last answer")
+    return row
 
 
 async def _watch_slices(client: ApiClient, seen: dict[str, float]) -> None:
