@@ -6,6 +6,14 @@ low-level server bound to the configured address. Several actors may bind the sa
 stateless over the store, any one answers any request. The HTTP layer only translates: it
 refuses bodies over 3 MiB from their Content-Length before reading them, streams watch events
 as chunked lines, and turns every request into a plain `Request` for the router.
+
+Recovery: `max_restarts=-1`. Ray (2.60) runs an async actor's `__init__` on its event loop,
+so the constructor schedules the start (store client, watch caches, listening socket) and an
+actor Ray restarts after a kill serves again on the same port with nobody calling `start()`
+(which only waits for it); a start that fails (no store leader in time) ends the process and
+Ray tries again. Clients see their connections to the dead replica reset; new ones reach a
+live replica; informers re-watch from their last resourceVersion. `stop_apiservers`
+ends replicas for good (`ray.kill(no_restart=True)`).
 """
 
 from __future__ import annotations
@@ -100,7 +108,7 @@ async def _read_limited(http: web.BaseRequest) -> bytes:
     return b"".join(chunks)
 
 
-@ray.remote(num_cpus=0, max_restarts=0, max_concurrency=10_000)  # restart comes with recovery
+@ray.remote(num_cpus=0, max_restarts=-1, max_concurrency=10_000)
 class ApiServerActor:
     """One API server replica of a cluster."""
 
@@ -115,25 +123,42 @@ class ApiServerActor:
         self.finalize_namespaces = finalize_namespaces
         self.api: ApiServer | None = None
         self.front: _HttpFront | None = None
+        self._starting: asyncio.Task | None = None
+        try:  # Ray runs an async actor's __init__ on its loop: a restarted one serves at once
+            self._starting = asyncio.get_running_loop().create_task(self._start())
+            self._starting.add_done_callback(_exit_unless_started)
+        except RuntimeError:
+            pass  # no loop here: `start()` starts it
 
     async def start(self) -> dict:
-        if self.api is None:
-            store = await StoreClient.connect(cluster=self.cluster,
-                                              replicas=self.store_replicas)
-            api = ApiServer(store, token=self.token,
-                            server_address=f"{self.host}:{self.port}",
-                            finalize_namespaces=self.finalize_namespaces)
-            await api.start()
-            front = _HttpFront(api, server_id=apiserver_actor_name(self.index))
-            await front.start(self.host, self.port, self.certs)
-            self.api, self.front = api, front
+        """Wait until this replica serves (it starts by itself: see the module docstring)."""
+        if self._starting is None or (self.api is None and self._starting.done()):
+            self._starting = asyncio.get_running_loop().create_task(self._start())
+        await asyncio.shield(self._starting)
         scheme = "https" if self.certs is not None else "http"
         return {"pid": os.getpid(), "url": f"{scheme}://{self.host}:{self.port}"}
 
     async def ping(self) -> bool:
         return self.api is not None
 
+    async def _start(self) -> None:
+        if self.api is not None:
+            return
+        store = await StoreClient.connect(cluster=self.cluster, replicas=self.store_replicas)
+        api = ApiServer(store, token=self.token, server_address=f"{self.host}:{self.port}",
+                        finalize_namespaces=self.finalize_namespaces)
+        await api.start()
+        front = _HttpFront(api, server_id=apiserver_actor_name(self.index))
+        try:
+            await front.start(self.host, self.port, self.certs)
+        except BaseException:
+            await api.stop()
+            raise
+        self.api, self.front = api, front
+
     async def shutdown(self) -> None:
+        if self._starting is not None:
+            await asyncio.gather(self._starting, return_exceptions=True)
         if self.front is not None:
             await self.front.stop()
         if self.api is not None:
@@ -166,3 +191,12 @@ async def stop_apiservers(handles: list[Any]) -> None:
         except Exception as exc:  # already dead: nothing left to stop
             log.debug("apiserver shutdown: %s", exc)
         ray.kill(h, no_restart=True)
+
+
+def _exit_unless_started(task: asyncio.Task) -> None:
+    """A self-start that failed ends the process a moment later (time for a waiting
+    `start()` to report why): Ray restarts the actor, which tries again."""
+    if task.cancelled() or task.exception() is None:
+        return
+    log.error("start failed; exiting so that Ray restarts this actor", exc_info=task.exception())
+    asyncio.get_running_loop().call_later(1.0, os._exit, 1)

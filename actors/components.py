@@ -6,8 +6,8 @@ it builds an `ApiClient` over HTTPS from its `ApiAccess`, the component from the
 code in `cluster/` with `Timing.real(time_scale)`, and runs the component's `run()` as a task
 for the actor's life. So the scheduler on Ray is the same object the simulation runs
 in-process; only the transport and the clock differ. Actors take no CPU reservation
-(`num_cpus=0`) so a 2-core machine holds the whole cluster. A node actor that stops (or is
-killed) leaves its Node and pods exactly as they were: to the control plane it is a dead
+(`num_cpus=0`) so a 2-core machine holds the whole cluster. A node actor stopped (or killed for
+good) leaves its Node and pods exactly as they were: to the control plane it is a dead
 node, which is the point.
 
 The scheduler and the controller manager run leader-elected, as upstream's --leader-elect
@@ -16,6 +16,21 @@ default: each replica (`scheduler-1..N`, `controller-manager-1..N`) wraps its co
 `kube-system/kube-controller-manager`, with the actor's name as its identity (Ray names are
 unique, so no two live replicas share one). Only the holder runs the component; standbys wait
 and take over once the leader's lease expires (a killed actor) or is released (a stopped one).
+
+Recovery: actors have `max_restarts=-1`, so Ray re-creates a killed actor (kill -9, a crash)
+with its constructor arguments. Ray (2.60) runs an async actor's `__init__` on the actor's
+event loop, so the constructor schedules the start itself and a restarted actor serves again
+with no call from anyone; `start()` only waits for it (and starts it where `__init__` had no
+loop; a failed start ends the process, and Ray tries again). The component resumes from the
+API. A restarted scheduler or controller manager relists and rejoins the election as a new
+candidate (its identity gets a random suffix, as upstream's hostname_<uuid> is new per
+process): the dead incarnation's lease must expire first, and a standby, which has watched
+it longer, takes over; without one the restarted replica does, a lease duration later. A
+restarted node's kubelet adopts its Node, Lease and Running pods (same IPs and containers:
+cluster/node/adoption.py), its NodePort/LB listeners bind again and its tunnel listens on a
+new port, which peers learn through `tunnel_address` once their stream to the dead
+incarnation breaks. `stop_components` (`kubemu down`) and chaos `--no-restart` end an actor
+for good with `ray.kill(no_restart=True)`.
 """
 
 from __future__ import annotations
@@ -48,7 +63,7 @@ LEASES = {"scheduler": "kube-scheduler", "controller-manager": "kube-controller-
 log = logging.getLogger(__name__)
 
 
-@ray.remote(num_cpus=0, max_restarts=0, max_concurrency=1000)
+@ray.remote(num_cpus=0, max_restarts=-1, max_concurrency=1000)
 class ComponentActor(NodeOverlay):
     def __init__(self, *, kind: str, access: ApiAccess, time_scale: float = 1.0,
                  options: dict | None = None, seed: int | None = None,
@@ -64,17 +79,30 @@ class ComponentActor(NodeOverlay):
         self.task: asyncio.Task | None = None
         self.listeners_task: asyncio.Task | None = None
         self.tunnels = Tunnels(self._tunneled)  # the overlay hop to other node actors
+        self._starting: asyncio.Task | None = None
+        try:  # Ray (2.60) runs an async actor's __init__ on its event loop: start now
+            self._starting = asyncio.get_running_loop().create_task(self._start())
+            self._starting.add_done_callback(_exit_unless_started)
+        except RuntimeError:
+            pass  # no loop here: `start()` starts it
 
     async def start(self) -> dict:
-        if self.component is None:
-            self.client = client = self.access.client(user_agent=f"kubemu-{self.kind}")
-            self.component = self._build(client)
-            self.task = asyncio.get_running_loop().create_task(self.component.run())
-            if self.kind in ("node", "node-pool"):
-                await self.tunnel_address()
-                self.listeners_task = asyncio.get_running_loop().create_task(
-                    self._host_listeners())
+        """Wait until the component runs (it starts by itself: see the module docstring)."""
+        if self._starting is None or (self.component is None and self._starting.done()):
+            self._starting = asyncio.get_running_loop().create_task(self._start())
+        await asyncio.shield(self._starting)
         return {"kind": self.kind, "pid": os.getpid(), "host": socket.gethostname()}
+
+    async def _start(self) -> None:
+        if self.component is not None:
+            return
+        self.client = client = self.access.client(user_agent=f"kubemu-{self.kind}")
+        self.component = self._build(client)
+        self.task = asyncio.get_running_loop().create_task(self.component.run())
+        if self.kind in ("node", "node-pool"):
+            await self.tunnel_address()
+            self.listeners_task = asyncio.get_running_loop().create_task(
+                self._host_listeners())
 
     async def ping(self) -> dict:
         running = self.task is not None and not self.task.done()
@@ -90,6 +118,8 @@ class ComponentActor(NodeOverlay):
         return self.component.logs(namespace_, name, container, previous=previous)
 
     async def stop(self) -> None:
+        if self._starting is not None:
+            await asyncio.gather(self._starting, return_exceptions=True)
         if self.component is not None:
             try:
                 async with asyncio.timeout(10):
@@ -108,6 +138,8 @@ class ComponentActor(NodeOverlay):
     def _build(self, client: Any) -> Any:
         if self.kind in LEASES:
             identity = self.options.get("identity") or f"{self.kind}-{os.getpid()}"
+            if _restarted():  # a new candidate, as upstream's hostname_<uuid> per process
+                identity = f"{identity}_{os.urandom(4).hex()}"
             return LeaderElected(client, self.timing, lambda: self._build_elected(client),
                                  lease=LEASES[self.kind], identity=identity,
                                  rng=random.Random(self.rng.random()))
@@ -151,9 +183,26 @@ async def stop_components(handles: list[Any]) -> None:
     await asyncio.gather(*(one(h) for h in handles))
 
 
+def _restarted() -> bool:
+    """Whether this actor is an incarnation Ray restarted (after a crash or a kill)."""
+    try:
+        return bool(ray.get_runtime_context().was_current_actor_reconstructed)
+    except Exception:  # noqa: BLE001 - not inside an actor
+        return False
+
+
 def _with_ray_node(config: NodeConfig) -> NodeConfig:
     import dataclasses
     context = ray.get_runtime_context()
     return dataclasses.replace(config, ray_node=context.get_node_id()[:16],
                                host=socket.gethostname(),
                                actor=config.actor or context.get_actor_name() or "")
+
+
+def _exit_unless_started(task: asyncio.Task) -> None:
+    """A self-start that failed ends the process a moment later (time for a waiting
+    `start()` to report why): Ray restarts the actor, which tries again."""
+    if task.cancelled() or task.exception() is None:
+        return
+    log.error("start failed; exiting so that Ray restarts this actor", exc_info=task.exception())
+    asyncio.get_running_loop().call_later(1.0, os._exit, 1)

@@ -9,12 +9,16 @@ can observe):
   when the Node object changes) and patched when it differs, or at least every 60 s.
 - Pods (pod_manager.py): an informer on `spec.nodeName=<node>`. A pod first seen is
   admitted or rejected at once, in the order seen (admission.py); one PodDriver task per pod
-  uid drives its PodWorker (pod_driver.py). Pods get IPs from the node's podCIDR
-  (ipalloc.py) and wait, unstarted, until the node IPAM controller sets one
-  (`config.pod_cidr` skips the wait); hostNetwork pods use the node's address. A pod that
-  leaves the informer ends its task and frees its IP.
+  uid drives its PodWorker (pod_driver.py); a pod first seen Running (a restarted kubelet's)
+  is adopted, its containers carrying on as its status reports them (adoption.py). Pods get
+  IPs from the node's podCIDR (ipalloc.py; a pod keeps the one its status reports) and wait,
+  unstarted, until the node IPAM controller sets one (`config.pod_cidr` skips the wait);
+  hostNetwork pods use the node's address. A pod that leaves the informer ends its task and
+  frees its IP.
 - Node-pressure eviction every 10 s (eviction.py): MemoryPressure condition and the
   memory-pressure NoSchedule taint, one pod evicted per round while the threshold is met.
+- Every loop retries API and connection failures alike (an API server restarting refuses or
+  resets connections for a moment); nothing here ends on them.
 - `stop()` cancels everything and writes nothing: a stopped kubelet looks exactly like a
   dead node to the control plane (its Lease simply stops renewing). A Kubelet runs once; a
   restarted node is a new Kubelet that adopts the Node, Lease and pods it finds.
@@ -27,7 +31,7 @@ import logging
 import random
 from typing import Any
 
-from kubemu.cluster.api.errors import AlreadyExists, ApiError, Conflict
+from kubemu.cluster.api.errors import AlreadyExists, Conflict
 from kubemu.cluster.client.factory import InformerFactory
 from kubemu.cluster.controllers.events import NORMAL, WARNING, EventRecorder
 from kubemu.cluster.node import node_status as ns
@@ -191,13 +195,13 @@ class Kubelet:
             except AlreadyExists:
                 try:
                     node = await self._adopt()
-                except ApiError as err:
+                except Exception as err:  # noqa: BLE001 - API or connection
                     log.info("node %s: adopting the existing Node failed: %s", self.name, err)
                     await self.timing.sleep(backoff)
                     backoff = min(backoff * 2, _REGISTER_BACKOFF_MAX)
                     continue
                 created = False
-            except ApiError as err:
+            except Exception as err:  # noqa: BLE001 - API or connection
                 log.info("node %s: registration failed: %s", self.name, err)
                 await self.timing.sleep(backoff)
                 backoff = min(backoff * 2, _REGISTER_BACKOFF_MAX)
@@ -229,7 +233,7 @@ class Kubelet:
             self._status_wake.clear()
             try:
                 await self._sync_status()
-            except ApiError as err:
+            except Exception as err:  # noqa: BLE001 - API or connection
                 log.info("node %s: status update failed: %s", self.name, err)
             await sleep_or_wake(self.timing, self._status_wake,
                                 self.config.node_status_update_frequency)
@@ -279,7 +283,7 @@ class Kubelet:
         while True:
             try:
                 await self._eviction_round()
-            except ApiError as err:
+            except Exception as err:  # noqa: BLE001 - API or connection
                 log.info("node %s: eviction round failed: %s", self.name, err)
             await self.timing.sleep(self.config.eviction_monitoring_interval)
 

@@ -16,7 +16,7 @@ import logging
 from datetime import datetime, timezone
 from typing import Any
 
-from kubemu.cluster.api.errors import ApiError, Conflict, NotFound
+from kubemu.cluster.api.errors import Conflict, NotFound
 from kubemu.cluster.timing import Timing
 
 __all__ = ["NodeLease", "micro_time", "LEASE_NAMESPACE"]
@@ -46,12 +46,12 @@ class NodeLease:
         self._lease: dict | None = None
 
     async def run(self) -> None:
-        """Renew until cancelled; never ends on API errors."""
+        """Renew until cancelled; never ends on API or connection errors."""
         backoff = _BACKOFF_INITIAL
         while True:
             try:
                 await self.renew()
-            except ApiError as err:
+            except Exception as err:  # noqa: BLE001 - API or connection
                 log.info("node %s: lease renewal failed: %s", self.node_name, err)
                 await self.timing.sleep(backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX)

@@ -14,7 +14,8 @@ taint manager, PodScheduled from the scheduler) survive. Keys this driver wrote 
 no longer reports are nulled. `DeletePod` (the worker's containers are all stopped) deletes
 with grace 0 and a uid precondition. NotFound, Conflict or a rejected uid mean the pod is
 gone: the task ends quietly. Other API errors (an invalid status is a bug: logged as a
-warning) retry after `retry` seconds; nothing here raises out of the task.
+warning) and connection failures retry after `retry` seconds; nothing here raises out of
+the task.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from kubemu.cluster.api.errors import ApiError, Conflict, Invalid, NotFound
+from kubemu.cluster.api.errors import Conflict, Invalid, NotFound
 from kubemu.cluster.timing import Timing
 
 __all__ = ["PodDriver", "Worker", "sleep_or_wake", "TERMINAL_PHASES"]
@@ -116,7 +117,7 @@ class PodDriver:
                 if delete is not None:
                     await self._delete(delete)
                     return
-            except ApiError as err:
+            except Exception as err:  # noqa: BLE001 - API or connection
                 if _gone(err):
                     log.debug("pod %s (%s) is gone: %s", self.key, self.uid, err)
                     self.ended = True
@@ -169,7 +170,7 @@ async def sleep_or_wake(timing: Timing, event: asyncio.Event, delay: float | Non
         sleeper.cancel()
 
 
-def _gone(err: ApiError) -> bool:
+def _gone(err: Exception) -> bool:
     """The pod was deleted, or deleted and recreated (its uid no longer matches)."""
     if isinstance(err, NotFound | Conflict):
         return True

@@ -15,8 +15,10 @@ containers together; restarts by restartPolicy with CrashLoopBackOff; liveness/s
 failures restart, readiness drives Ready. Termination (deletion, eviction, active deadline,
 or every app container done for good) stops app and regular init containers, then sidecars
 in reverse order; a deleted pod whose containers all stopped is `finished` and asks for its
-deletion once. Phases never leave Succeeded/Failed. Container-level mechanics (instances,
-back-off, status dicts) live in container.py; the control flow is in pod_sync.py.
+deletion once. Phases never leave Succeeded/Failed. A pod first seen Running (a restarted
+kubelet's) is adopted, not started: its containers carry on as its status reports them
+(adoption.py). Container-level mechanics (instances, back-off, status dicts) live in
+container.py; the control flow is in pod_sync.py.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from collections.abc import Callable
 
 from kubemu.cluster.api.objects import deep_copy, qos_class, rfc3339
 from kubemu.cluster.node.actions import Action, DeletePod, Event
+from kubemu.cluster.node.adoption import adopt, adoptable
 from kubemu.cluster.node.pod_status import (containers_ready_condition, get_phase,
                                             initialized_condition, merge_conditions,
                                             ready_condition, terminate_statuses)
@@ -60,6 +63,8 @@ class PodWorker(PodSync):
             for c in status.get("conditions") or [] if c.get("type")}
         self._sticky: tuple[str, str, str] | None = None
         self._delete_sent = False
+        if self._frozen is None and adoptable(status):
+            adopt(self, status, now=now, wall_of=wall_of)  # a restarted kubelet's pod
         self.apply_pod(pod, now)
         self._sync(now)
 

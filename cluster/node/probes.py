@@ -9,8 +9,9 @@ liveness Success, startup Unknown (not started). While a startup probe has not s
 liveness and readiness do not run; once it succeeds it stops, readiness runs at once (the
 kubelet's manual trigger) and liveness at its next due time. A liveness or startup result of
 Failure puts the worker on hold: the kubelet restarts the container, and a new instance gets
-new workers, which is how results reset on restart. Without a readiness probe a container is
-ready as soon as it is started.
+new workers, which is how results reset on restart (a kubelet restart is not a container
+restart: `resume` seeds an adopted instance with its reported results). Without a readiness
+probe a container is ready as soon as it is started.
 """
 
 from __future__ import annotations
@@ -107,6 +108,16 @@ class ContainerProbes:
             return False
         readiness = self.workers.get("readiness")
         return readiness is None or bool(readiness.result)
+
+    def resume(self, *, started: bool, ready: bool) -> None:
+        """An adopted instance (kubelet restart): start with the results its status last
+        reported instead of the initial ones."""
+        if started and not self.started:
+            self.started = True
+            startup = self.workers["startup"]
+            startup.result, startup._next = True, None
+        if "readiness" in self.workers:
+            self.workers["readiness"].result = ready
 
     def active(self) -> list[ProbeWorker]:
         """Workers allowed to run now (only the startup probe until it succeeds)."""

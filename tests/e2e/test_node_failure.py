@@ -1,6 +1,7 @@
 """A node whose actor dies: the control plane notices, taints it, and replaces its pods.
 
-The node's actor is killed with SIGKILL (nothing of it gets to say goodbye). With Kubernetes
+The node's actor is killed for good (`ray.kill(no_restart=True)`: forceful, nothing of it gets
+to say goodbye; a bare SIGKILL would have Ray restart it, see tests/chaos). With Kubernetes
 time 10x faster, the 40 s node grace period is 4 s and the pods' 30 s tolerationSeconds 3 s.
 Afterwards a fresh actor (under a new Ray name: Ray keeps a dead actor's name) for the
 same node re-registers it, so later tests see 6 Ready nodes.
@@ -9,8 +10,6 @@ same node re-registers it, so later tests see 6 Ready nodes.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import uuid
 
 import pytest
@@ -61,7 +60,7 @@ spec:
     on_victim = {p["metadata"]["name"] for p in pods if p["spec"]["nodeName"] == victim}
     actor_name = node_actor_name(victim)
     handle = ray.get_actor(actor_name, namespace=namespace(api_cluster.name))
-    os.kill(ray.get(handle.ping.remote())["pid"], signal.SIGKILL)
+    ray.kill(handle, no_restart=True)
     try:
         node = wait_for(lambda: (n := get_json(api_cluster, "node", victim)) and
                         ready_status(n) == "Unknown" and n, timeout=60,
