@@ -1,15 +1,18 @@
 """Bootstrap: start and stop one local cluster (the store and its API servers) on Ray.
 
-`up` checks everything it can before starting anything (the API port is free, no live
-process already runs a cluster of that name), then starts Ray if this process is not
+`up` checks everything it can before starting anything (the API and DNS ports are free,
+no live process already runs a cluster of that name), then starts Ray if this process is not
 connected, the store replicas (data under `<home>/<name>/store` unless `data_dir`), and the
 API servers over HTTPS (a fresh CA and serving certificate per start, from certs.py: kubectl
-sends its token only over TLS) with a fresh random bearer token. Only once `GET /readyz`
-answers 200 does it write the kubeconfig (token and CA inline) and `cluster.json` (pid of the
-process running the cluster, server URL, token, start time), so a client that finds the
-kubeconfig may use the API at once. A failure part way stops what was started and removes
-the files. `down` stops the API servers and the store, removes both files (a stale
-kubeconfig only confuses), and shuts Ray down if `up` started it.
+sends its token only over TLS) with a fresh random bearer token. Once `GET /readyz` answers
+200 it starts the cluster DNS actor (actors/dns.py: UDP and TCP on `dns_port`, default 10053,
+0 for an ephemeral port; its informers have synced when it answers), then the control plane
+and the nodes. Only then does it write the kubeconfig (token and CA inline) and
+`cluster.json` (pid of the process running the cluster, server URL, token, start time, DNS
+address), so a client that finds the kubeconfig may use the API at once. A failure part way
+stops what was started and removes the files. `down` stops the nodes, the DNS, the API
+servers and the store, removes both files (a stale kubeconfig only confuses), and shuts Ray
+down if `up` started it.
 
 Invariants: `cluster.json` exists exactly while a process serves the cluster (a crash may leave
 it behind: its pid is then dead, which `running_cluster` checks); the store's data survives
@@ -40,6 +43,7 @@ from kubemu.actors.kubeconfig import cluster_dir, cluster_record_path, kubeconfi
     running_cluster, write_kubeconfig, write_private
 from kubemu.actors.runtime import init_local, namespace
 from kubemu.actors.components import node_actor_name, start_component, stop_components
+from kubemu.actors.dns import DEFAULT_DNS_PORT, start_dns, stop_dns
 from kubemu.actors.store_replica import start_store, stop_store
 
 __all__ = ["ClusterInfo", "BootstrapError", "up", "down", "wait_ready", "port_in_use",
@@ -67,6 +71,9 @@ class ClusterInfo:
     owns_ray: bool = False  # up() started Ray, so down() shuts it down
     nodes: int = 0
     time_scale: float = 1.0
+    dns: str = ""  # the cluster DNS for clients on this host, "127.0.0.1:10053"
+    dns_metrics: str = ""  # its Prometheus endpoint, http://127.0.0.1:<port>/metrics
+    dns_handle: Any = field(default=None, repr=False, compare=False)
     apiserver_handles: list = field(default_factory=list, repr=False, compare=False)
     component_handles: list = field(default_factory=list, repr=False, compare=False)
 
@@ -75,7 +82,8 @@ class ClusterInfo:
         return {"name": self.name, "pid": self.pid, "server": self.server,
                 "token": self.token, "kubeconfig": str(self.kubeconfig),
                 "started": self.started, "storeReplicas": self.store_replicas,
-                "nodes": self.nodes, "timeScale": self.time_scale}
+                "nodes": self.nodes, "timeScale": self.time_scale, "dns": self.dns,
+                "dnsMetrics": self.dns_metrics}
 
     @property
     def access(self) -> ApiAccess:
@@ -89,8 +97,9 @@ async def up(*, name: str = "kubemu", store_replicas: int = 3, apiservers: int =
              nodes: int = 3, zones: int = 3, node_cpu: str = "4", node_memory: str = "8Gi",
              max_pods: int = 110, time_scale: float = 1.0, control_plane: bool = True,
              nodes_per_actor: int = 1, schedulers: int = 1,
-             controller_managers: int = 1) -> ClusterInfo:
-    """Start cluster `name` -- store, API servers, `controller_managers` controller managers
+             controller_managers: int = 1, dns_port: int = DEFAULT_DNS_PORT) -> ClusterInfo:
+    """Start cluster `name` -- store, API servers, the cluster DNS (on `dns_port`, 0: an
+    ephemeral port), `controller_managers` controller managers
     and `schedulers` schedulers (leader-elected: one leads, the others stand by) and `nodes`
     emulated nodes over `zones` zones -- and return once the API answers /readyz and every
     node has registered. `control_plane=False` starts only the store and API servers."""
@@ -108,6 +117,10 @@ async def up(*, name: str = "kubemu", store_replicas: int = 3, apiservers: int =
                              f"run `kubemu down --name {name}` first")
     if port_in_use(host, api_port):
         raise BootstrapError(f"port {api_port} is in use: pass --api-port")
+    if not 0 <= dns_port < 65536:
+        raise BootstrapError("--dns-port must be between 0 and 65535")
+    if dns_port and (port_in_use(host, dns_port) or _udp_port_in_use(host, dns_port)):
+        raise BootstrapError(f"port {dns_port} is in use: pass --dns-port (0: any free port)")
     directory = cluster_dir(name, home=home)
     directory.mkdir(parents=True, exist_ok=True)
     store_dir = Path(data_dir) if data_dir is not None else directory / "store"
@@ -128,6 +141,9 @@ async def up(*, name: str = "kubemu", store_replicas: int = 3, apiservers: int =
             cluster=name, store_replicas=store_replicas, count=apiservers, host=host,
             port=api_port, token=info.token, certs=certs, finalize_namespaces=not control_plane)
         await wait_ready(info.server, ca_pem=info.ca_pem, timeout=ready_timeout)
+        info.dns_handle, served = await start_dns(cluster=name, access=info.access, host=host,
+                                                  port=dns_port, time_scale=time_scale)
+        info.dns, info.dns_metrics = served["address"], served["metrics"]
         if control_plane:
             await _start_control_plane(info, nodes=node_configs(
                 nodes, zones=zones, cpu=node_cpu, memory=node_memory, max_pods=max_pods),
@@ -144,14 +160,17 @@ async def up(*, name: str = "kubemu", store_replicas: int = 3, apiservers: int =
 
 
 async def down(info: ClusterInfo) -> None:
-    """Stop the API servers and the store of `info`, remove its files; keep the data."""
+    """Stop the components, the DNS, the API servers and the store of `info`, remove its
+    files; keep the data."""
     try:
         await stop_components(info.component_handles)
+        await stop_dns(info.dns_handle)
         await stop_apiservers(info.apiserver_handles)
         stop_store(cluster=info.name, replicas=info.store_replicas)
     finally:
         info.apiserver_handles = []
         info.component_handles = []
+        info.dns_handle = None
         _remove_files(info)
         if info.owns_ray and ray.is_initialized():
             ray.shutdown()
@@ -270,6 +289,19 @@ def port_in_use(host: str, port: int) -> bool:
             if exc.errno == errno.EADDRINUSE:
                 return True
             raise BootstrapError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    return False
+
+
+def _udp_port_in_use(host: str, port: int) -> bool:
+    """Whether a UDP socket is bound to host:port already."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return True
+            raise BootstrapError(f"cannot listen on {host}:{port}/udp: {exc.strerror}") from exc
     return False
 
 

@@ -85,8 +85,10 @@ _NAME_HELP = "Cluster name (its files live in $KUBEMU_HOME/<name>, default ~/.ku
               help="API-server replicas sharing the port.")
 @click.option("--api-port", type=click.IntRange(1, 65535), default=6443, show_default=True,
               help="Port of the Kubernetes API.")
+@click.option("--dns-port", type=click.IntRange(0, 65535), default=10053, show_default=True,
+              help="Host port of the cluster DNS, UDP and TCP (0: any free port).")
 @click.option("--bind", default="127.0.0.1", show_default=True,
-              help="Address the API server listens on.")
+              help="Address the API server and the cluster DNS listen on.")
 @click.option("--address", default=None,
               help="Ray cluster to join (e.g. auto); default: start a local Ray.")
 @click.option("--nodes", type=click.IntRange(0, 1000), default=3, show_default=True,
@@ -109,8 +111,8 @@ _NAME_HELP = "Cluster name (its files live in $KUBEMU_HOME/<name>, default ~/.ku
               show_default=True,
               help="Run Kubernetes durations (leases, backoffs, grace periods) this many "
                    "times faster.")
-def up(name: str, store_replicas: str, apiservers: int, api_port: int, bind: str,
-       address: str | None, nodes: int, zones: int, node_cpu: str, node_memory: str,
+def up(name: str, store_replicas: str, apiservers: int, api_port: int, dns_port: int,
+       bind: str, address: str | None, nodes: int, zones: int, node_cpu: str, node_memory: str,
        max_pods: int, nodes_per_actor: int, schedulers: int, controller_managers: int,
        time_scale: float) -> None:
     """Start a cluster and serve it in the foreground until Ctrl-C or `kubemu down`."""
@@ -125,6 +127,7 @@ def up(name: str, store_replicas: str, apiservers: int, api_port: int, bind: str
     try:
         asyncio.run(_serve(name=name, store_replicas=int(store_replicas),
                            apiservers=apiservers, host=bind, api_port=api_port,
+                           dns_port=dns_port,
                            ray_address=address, nodes=nodes, zones=zones, node_cpu=node_cpu,
                            node_memory=node_memory, max_pods=max_pods,
                            nodes_per_actor=nodes_per_actor, schedulers=schedulers,
@@ -201,11 +204,15 @@ def _print_up(info: Any) -> None:
     console.print(f'[green]cluster "{info.name}" is up[/green] (pid {info.pid})')
     nodes = f"{info.nodes}" + (f" (time scale {info.time_scale:g}x)"
                                 if info.time_scale != 1 else "")
-    for label, value in (("API server", info.server), ("nodes", nodes),
+    dns_host, _, dns_port = info.dns.rpartition(":")
+    dns = f"{info.dns}   (dig @{dns_host.strip('[]')} -p {dns_port} " \
+          f"kubernetes.default.svc.cluster.local)"
+    for label, value in (("API server", info.server), ("DNS", dns),
+                         ("DNS metrics", info.dns_metrics), ("nodes", nodes),
                          ("kubeconfig", str(info.kubeconfig)),
                          ("use it", f"export KUBECONFIG={info.kubeconfig}"),
                          ("stop it", f"{stop}   (or Ctrl-C here)")):
-        console.print(f"  [bold]{label:<11}[/bold]", end="")
+        console.print(f"  [bold]{label:<12}[/bold]", end="")
         console.print(value, markup=False, highlight=False, soft_wrap=True)
     console.file.flush()
 
@@ -379,6 +386,8 @@ def _fail(message: str) -> None:
 
 from kubemu.actors.cli_net import net  # the `net` group lives in its module
 main.add_command(net)
+from kubemu.actors.cli_chaos import chaos  # the `chaos` group lives in its module
+main.add_command(chaos)
 
 if __name__ == "__main__":
     main()

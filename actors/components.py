@@ -44,6 +44,7 @@ from typing import Any
 
 import ray
 from kubemu.actors.access import ApiAccess
+from kubemu.actors.chaos_transport import guard_node_client
 from kubemu.actors.overlay import NodeOverlay, node_actor_name
 from kubemu.actors.runtime import namespace
 from kubemu.actors.tunnel import Tunnels
@@ -97,6 +98,8 @@ class ComponentActor(NodeOverlay):
         if self.component is not None:
             return
         self.client = client = self.access.client(user_agent=f"kubemu-{self.kind}")
+        if self.kind in ("node", "node-pool"):  # chaos can cut a zone off the API server
+            guard_node_client(client, self)
         self.component = self._build(client)
         self.task = asyncio.get_running_loop().create_task(self.component.run())
         if self.kind in ("node", "node-pool"):

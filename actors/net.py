@@ -10,9 +10,14 @@ node's new actor is used. The reply is the node hop's dict: `{"ok": True, "pod",
 "refused"|"timeout", "message"}`; a call that outlives `timeout` is a timeout, as for curl.
 
 URLs are `http://HOST[:PORT]/...` (port 80) or `tcp://HOST:PORT` (the payload is echoed).
-Until cluster DNS exists (issue 8), a Service name is resolved through the API with a pod's
-resolv.conf rules (search `<ns>.svc.cluster.local svc.cluster.local cluster.local`, ndots 5)
-to its clusterIP; ExternalName and headless Services need DNS and are refused with a message.
+Host names are resolved as the sending pod's resolver would: the pod's resolv.conf
+(`dns.resolvconf.pod_resolv_conf_for`: search `<ns>.svc.cluster.local svc.cluster.local
+cluster.local`, ndots 5; from a node, that of a pod in `namespace`) walked by
+`dns.stub.StubResolver` against the cluster DNS (the `dns` actor's host address: the pod's
+nameserver, 10.96.0.10, is a ClusterIP the driver cannot reach). So headless Services give an
+endpoint IP (the first answered) and ExternalName its CNAME target's address. Only a cluster
+without a DNS actor falls back to the API: the same search list, each `<svc>.<ns>.svc`
+candidate looked up as a Service, its clusterIP (headless and ExternalName refused).
 
 Link faults are per node actor (each keeps its own `LinkFaults`), so `partition`, `latency`,
 `loss` and `heal` go to every node actor the Nodes name (pools host several nodes in one
@@ -23,7 +28,6 @@ short ("a" for "zone-a").
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import os
 import urllib.parse
@@ -31,9 +35,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import ray
+from kubemu.actors.net_names import (
+    NetError,
+    ResolveError,
+    cluster_dns_address,
+    resolve_host,
+    search_names,
+)
 from kubemu.actors.runtime import namespace as ray_namespace
 from kubemu.cluster.api.errors import NotFound
 from kubemu.cluster.node.node_status import ACTOR_ANNOTATION
+from kubemu.dns.resolvconf import pod_resolv_conf, pod_resolv_conf_for
 
 __all__ = [
     "NetError",
@@ -47,18 +59,8 @@ __all__ = [
 ]
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
-CLUSTER_DOMAIN = "cluster.local"
-NDOTS = 5
 
 log = logging.getLogger(__name__)
-
-
-class NetError(Exception):
-    """A request that cannot be sent: bad URL, unknown pod or node, no actor."""
-
-
-class ResolveError(NetError):
-    """The host name resolves to no address (curl: "Could not resolve host")."""
 
 
 @dataclass(frozen=True)
@@ -70,11 +72,14 @@ class Target:
 
 
 class Overlay:
-    def __init__(self, cluster: str, client: Any) -> None:
+    def __init__(self, cluster: str, client: Any, *, dns: str | None = None) -> None:
+        """`dns`: the cluster DNS "host:port" (default: asked of the cluster's `dns` actor;
+        "" forces the API fallback)."""
         self.cluster = cluster
         self.client = client
         self.namespace = ray_namespace(cluster)
         self._actors: dict[str, Any] = {}
+        self._dns = dns
 
     async def curl(self, url: str, *, from_pod: str | None = None, namespace: str = "default",
                    node: str | None = None, payload: str | None = None,
@@ -91,8 +96,9 @@ class Overlay:
         if count < 1 or concurrency < 1:
             raise ValueError("count and concurrency must be at least 1")
         target = parse_url(url)
-        dst_ip = await self.resolve(target.host, namespace=namespace)
-        actor, src_ip, src_node = await self._source(from_pod, namespace, node)
+        pod = await self._pod(from_pod, namespace) if from_pod else None
+        dst_ip = await self.resolve(target.host, namespace=namespace, pod=pod)
+        actor, src_ip, src_node = await self._source(pod, namespace, node)
         gate = asyncio.Semaphore(concurrency)
 
         async def one() -> dict:
@@ -102,19 +108,18 @@ class Overlay:
 
         return list(await asyncio.gather(*(one() for _ in range(count))))
 
-    async def resolve(self, host: str, *, namespace: str = "default") -> str:
-        """An IP as is; a Service name (searched from `namespace`) to its clusterIP."""
-        try:
-            return str(ipaddress.IPv4Address(host))
-        except ValueError:
-            pass
-        for svc_name, svc_ns in search_names(host, namespace):
-            try:
-                svc = await self.client.get("v1", "Service", svc_name, namespace=svc_ns)
-            except NotFound:
-                continue
-            return _cluster_ip(svc)
-        raise ResolveError(f"Could not resolve host: {host}")
+    async def resolve(self, host: str, *, namespace: str = "default",
+                      pod: dict | None = None) -> str:
+        """An IP as is; a name through the cluster DNS with `pod`'s resolv.conf (without
+        a pod, that of a pod in `namespace`): its first address."""
+        conf = pod_resolv_conf_for(pod) if pod is not None else pod_resolv_conf(namespace)
+        return await resolve_host(host, conf, dns=await self.dns_address(), client=self.client)
+
+    async def dns_address(self) -> str:
+        """The cluster DNS "host:port" ("" when the cluster runs none)."""
+        if self._dns is None:
+            self._dns = await cluster_dns_address(self.namespace)
+        return self._dns
 
     async def partition(self, *, zones: tuple[str, str] | None = None,
                         nodes: tuple[str, str] | None = None, zone: str | None = None,
@@ -144,17 +149,19 @@ class Overlay:
 
     # ---- sources and node actors ----------------------------------------------------------
 
-    async def _source(self, from_pod: str | None, namespace: str,
+    async def _pod(self, name: str, namespace: str) -> dict:
+        try:
+            return await self.client.get("v1", "Pod", name, namespace=namespace)
+        except NotFound:
+            raise NetError(f'pods "{name}" not found in namespace "{namespace}"') from None
+
+    async def _source(self, pod: dict | None, namespace: str,
                       node: str | None) -> tuple[Any, str, str]:
         """(node actor, source IP, source node) of a connection."""
-        if from_pod:
+        if pod is not None:
             if node:
                 raise NetError("give a source pod or a source node, not both")
-            try:
-                pod = await self.client.get("v1", "Pod", from_pod, namespace=namespace)
-            except NotFound:
-                raise NetError(f'pods "{from_pod}" not found in namespace "{namespace}"'
-                               ) from None
+            from_pod = pod["metadata"]["name"]
             status, node_name = pod.get("status") or {}, (pod.get("spec") or {}).get(
                 "nodeName")
             if status.get("phase") != "Running" or not status.get("podIP") or not node_name:
@@ -282,24 +289,6 @@ def parse_url(url: str) -> Target:
     return Target(scheme, parts.hostname.lower(), port, parts.path or "/")
 
 
-def search_names(host: str, namespace: str) -> list[tuple[str, str]]:
-    """(service, namespace) pairs `host` may name, in a pod's resolv.conf search order."""
-    host = host.lower()
-    if host.endswith("."):
-        names = [host[:-1]]
-    else:
-        search = [f"{namespace}.svc.{CLUSTER_DOMAIN}", f"svc.{CLUSTER_DOMAIN}", CLUSTER_DOMAIN]
-        expanded = [f"{host}.{suffix}" for suffix in search]
-        names = [host, *expanded] if host.count(".") >= NDOTS else [*expanded, host]
-    out: list[tuple[str, str]] = []
-    suffix = f".svc.{CLUSTER_DOMAIN}"
-    for name in names:
-        parts = name[:-len(suffix)].split(".") if name.endswith(suffix) else []
-        if len(parts) == 2 and all(parts) and tuple(parts) not in out:
-            out.append((parts[0], parts[1]))
-    return out
-
-
 def join_ray(cluster: str, *, pid: int | None = None) -> bool:
     """Connect this process to the Ray instance serving `cluster` (in its namespace) unless
     it is connected; True when this call connected (the caller then shuts Ray down).
@@ -341,20 +330,6 @@ def ray_address_of(pid: int) -> tuple[str, str] | None:
         except psutil.Error:
             continue
     return None
-
-
-def _cluster_ip(svc: dict) -> str:
-    meta, spec = svc["metadata"], svc.get("spec") or {}
-    name = f"{meta.get('namespace')}/{meta['name']}"
-    if spec.get("type") == "ExternalName":
-        raise ResolveError(f"Service {name} is ExternalName ({spec.get('externalName')}): "
-                           f"resolving it needs cluster DNS, which kubemu does not run yet")
-    ip = spec.get("clusterIP")
-    if not ip or ip == "None":
-        raise ResolveError(f"Service {name} is headless (no clusterIP): its name resolves "
-                           f"to pod IPs only through cluster DNS, which kubemu does not run "
-                           f"yet; use a pod IP")
-    return ip
 
 
 def _ready(node: dict) -> bool:

@@ -166,7 +166,7 @@ class _cluster:
                  log_to_driver=False)
         began = time.monotonic()
         self.info = await up(name=self.name, home=self.home, api_port=_free_port(),
-                             apiservers=2, zones=3, **self.options)
+                             dns_port=0, apiservers=2, zones=3, **self.options)
         print(f"  cluster {self.name}: {self.options['nodes']} nodes up in "
               f"{time.monotonic() - began:.1f} s", flush=True)
         self.client = self.info.access.client(user_agent="kubemu-netbench")

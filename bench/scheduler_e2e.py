@@ -156,7 +156,7 @@ class RayCluster:
         ray.init(namespace=ray_namespace("schedbench"), include_dashboard=False,
                  log_to_driver=False)
         self.info = await up(name="schedbench", home=self.home, api_port=_free_port(),
-                             apiservers=a.e2e_apiservers, nodes=a.e2e_nodes, zones=3,
+                             dns_port=0, apiservers=a.e2e_apiservers, nodes=a.e2e_nodes, zones=3,
                              nodes_per_actor=a.nodes_per_actor, time_scale=1.0)
         for ping in await asyncio.gather(*(h.ping.remote()
                                            for h in self.info.component_handles)):

@@ -78,7 +78,7 @@ def api_cluster(ray_session, tmp_path_factory) -> Iterator[ApiCluster]:
     info = asyncio.run(bootstrap.up(name=name, home=home, api_port=free_port(),
                                     apiservers=2, nodes=NODES, zones=ZONES,
                                     time_scale=TIME_SCALE, schedulers=2,
-                                    controller_managers=2))
+                                    controller_managers=2, dns_port=0))
     ca_file = home / "ca.crt"
     ca_file.write_bytes(info.ca_pem)
     try:

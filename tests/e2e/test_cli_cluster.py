@@ -172,7 +172,7 @@ def cluster(tmp_path_factory) -> Cluster:
     with log.open("w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "kubemu.actors.cli", "up", "--api-port", str(port),
-             "--nodes", "2", "--time-scale", "60"],
+             "--dns-port", "0", "--nodes", "2", "--time-scale", "60"],
             stdout=out, stderr=subprocess.STDOUT,
             env={**os.environ, "KUBEMU_HOME": str(home)})
     c = Cluster(home=home, port=port, proc=proc, log=log)

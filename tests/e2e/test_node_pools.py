@@ -43,7 +43,8 @@ def pooled(ray_session, tmp_path_factory):
 
     info = asyncio.run(bootstrap.up(
         name=f"pools-{uuid.uuid4().hex[:6]}", home=tmp_path_factory.mktemp("pools"),
-        api_port=free_port(), nodes=4, zones=2, nodes_per_actor=2, time_scale=10))
+        api_port=free_port(), dns_port=0, nodes=4, zones=2, nodes_per_actor=2,
+        time_scale=10))
     try:
         yield info
     finally:
