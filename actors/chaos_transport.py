@@ -1,0 +1,143 @@
+"""A node actor's link to the control plane, faulted like its overlay links.
+
+Partitioning a zone must cut its kubelets off the API server too, or "partition a zone: its
+nodes go NotReady" cannot happen. The API server, store, scheduler and controllers sit in a
+pseudo-zone, `CONTROL_PLANE` ("control-plane"), which the node actor's own `LinkFaults`
+already understands: a rule `zone-a|*` (isolate) or `zone-a|control-plane` matches it, a
+rule `zone-a|zone-b` does not. `ControlPlaneTransport` wraps the node actor's API transport
+and asks those faults about the hop node -> control-plane before each request: a cut raises
+`ControlPlaneUnreachable` (an `aiohttp.ClientOSError`, as a refused connection does), loss
+drops the request the same way with its probability, latency delays it. A watch stream that
+is open when a cut starts ends with the same error at its next line or within
+`WATCH_CHECK_SECONDS`, as a broken connection would.
+
+A node pool shares one client between its nodes (in possibly several zones): it is cut only
+when every one of its nodes is. Faults live in the actor's memory, so a restarted actor
+starts healed. `guard_node_client(client, actor)` installs the wrapper (idempotent); the node
+actor calls it when it builds its client, and `Chaos` calls it through Ray on actors that do
+not yet (`install_guard`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+from kubemu.cluster.api.request import Request, Response
+
+__all__ = ["CONTROL_PLANE", "WATCH_CHECK_SECONDS", "ControlPlaneTransport",
+           "ControlPlaneUnreachable", "guard_node_client", "install_guard"]
+
+CONTROL_PLANE = "control-plane"
+WATCH_CHECK_SECONDS = 0.25  # how often an idle watch stream notices a cut
+
+
+class ControlPlaneUnreachable(aiohttp.ClientOSError):
+    """The node's link to the control plane is cut (or the request was lost on it)."""
+
+
+Decide = Callable[[random.Random], tuple[bool, float, str]]  # (dropped, delay, reason)
+
+
+class ControlPlaneTransport:
+    """A `Transport` that consults link faults before each request (see the module doc)."""
+
+    def __init__(self, inner: Any, decide: Decide, *, rng: random.Random | None = None) -> None:
+        self.inner = inner
+        self._decide = decide
+        self._rng = rng or random.Random(0)
+
+    async def request(self, req: Request) -> Response:
+        await self._cross(req)
+        resp = await self.inner.request(req)
+        if resp.stream is not None:
+            resp.stream = self._guarded(resp.stream)
+        return resp
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    def cut(self) -> str:
+        """Why the control plane is unreachable now ("" when it is reachable)."""
+        dropped, _delay, reason = self._decide(random.Random(0))
+        return reason if dropped and reason != "loss" else ""
+
+    async def _cross(self, req: Request) -> None:
+        dropped, delay, reason = self._decide(self._rng)
+        if delay > 0:
+            await asyncio.sleep(delay)  # the link's latency, not a synchronisation
+        if dropped:
+            raise ControlPlaneUnreachable(
+                None, f"{req.method} {req.path}: the control plane is unreachable ({reason})")
+
+    async def _guarded(self, stream: Any) -> AsyncIterator[bytes]:
+        pending: asyncio.Future | None = None
+        try:
+            while True:
+                if pending is None:
+                    pending = asyncio.ensure_future(stream.__anext__())
+                done, _ = await asyncio.wait({pending}, timeout=WATCH_CHECK_SECONDS)
+                if (why := self.cut()):
+                    raise ControlPlaneUnreachable(None, f"watch broken: {why}")
+                if not done:
+                    continue
+                try:
+                    line = pending.result()
+                except StopAsyncIteration:
+                    return
+                pending = None
+                yield line
+        finally:
+            if pending is not None and not pending.done():
+                pending.cancel()
+                await asyncio.gather(pending, return_exceptions=True)
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+
+def guard_node_client(client: Any, actor: Any) -> Any:
+    """Wrap `client`'s transport in a `ControlPlaneTransport` reading `actor`'s link faults
+    (a node or node-pool `ComponentActor`); returns `client`. Idempotent."""
+    if isinstance(client.transport, ControlPlaneTransport):
+        return client
+    client.transport = ControlPlaneTransport(client.transport, _actor_decide(actor),
+                                             rng=random.Random(getattr(actor, "kind", "")))
+    return client
+
+
+def install_guard(actor: Any) -> bool:
+    """Run inside a node actor (through `__ray_call__`): guard its client now. True when its
+    client is (now) guarded; False for an actor without a running client."""
+    if getattr(actor, "kind", "") not in ("node", "node-pool") or actor.client is None:
+        return False
+    guard_node_client(actor.client, actor)
+    return True
+
+
+def _actor_decide(actor: Any) -> Decide:
+    """The actor's hop to the control plane: each of its nodes (name, zone from its config)
+    -> control-plane, judged by the actor's current `LinkFaults`."""
+    options = getattr(actor, "options", {}) or {}
+    configs = [options["node"]] if "node" in options else list(options.get("nodes") or ())
+    nodes = [(c.get("name", ""), c.get("zone", "")) for c in configs]
+
+    def decide(rng: random.Random) -> tuple[bool, float, str]:
+        try:
+            networks = actor.component.networks
+            faults = next(iter(networks.values())).pods.links
+        except (AttributeError, StopIteration):  # not built yet, or stopping: no faults
+            return False, 0.0, ""
+        verdicts = [faults.decide(name, zone, CONTROL_PLANE, CONTROL_PLANE, rng)
+                    for name, zone in nodes]
+        if not verdicts:
+            return False, 0.0, ""
+        cut = all(v.dropped for v in verdicts)
+        delay = min(v.delay for v in verdicts)
+        reason = next((v.reason for v in verdicts if v.dropped), "")
+        return cut, delay, reason
+
+    return decide
