@@ -27,7 +27,7 @@ import ray
 from aiohttp import web
 
 from kubemu.actors.certs import ServingCerts, server_ssl_context
-from kubemu.actors.runtime import namespace
+from kubemu.actors.runtime import SelfStart, namespace
 from kubemu.actors.store_client import StoreClient
 from kubemu.cluster.api.errors import RequestEntityTooLarge
 from kubemu.cluster.api.request import Request
@@ -123,18 +123,11 @@ class ApiServerActor:
         self.finalize_namespaces = finalize_namespaces
         self.api: ApiServer | None = None
         self.front: _HttpFront | None = None
-        self._starting: asyncio.Task | None = None
-        try:  # Ray runs an async actor's __init__ on its loop: a restarted one serves at once
-            self._starting = asyncio.get_running_loop().create_task(self._start())
-            self._starting.add_done_callback(_exit_unless_started)
-        except RuntimeError:
-            pass  # no loop here: `start()` starts it
+        self._starting = SelfStart(self._start, started=lambda: self.api is not None)
 
     async def start(self) -> dict:
         """Wait until this replica serves (it starts by itself: see the module docstring)."""
-        if self._starting is None or (self.api is None and self._starting.done()):
-            self._starting = asyncio.get_running_loop().create_task(self._start())
-        await asyncio.shield(self._starting)
+        await self._starting.wait()
         scheme = "https" if self.certs is not None else "http"
         return {"pid": os.getpid(), "url": f"{scheme}://{self.host}:{self.port}"}
 
@@ -157,8 +150,7 @@ class ApiServerActor:
         self.api, self.front = api, front
 
     async def shutdown(self) -> None:
-        if self._starting is not None:
-            await asyncio.gather(self._starting, return_exceptions=True)
+        await self._starting.settle()
         if self.front is not None:
             await self.front.stop()
         if self.api is not None:
@@ -192,11 +184,3 @@ async def stop_apiservers(handles: list[Any]) -> None:
             log.debug("apiserver shutdown: %s", exc)
         ray.kill(h, no_restart=True)
 
-
-def _exit_unless_started(task: asyncio.Task) -> None:
-    """A self-start that failed ends the process a moment later (time for a waiting
-    `start()` to report why): Ray restarts the actor, which tries again."""
-    if task.cancelled() or task.exception() is None:
-        return
-    log.error("start failed; exiting so that Ray restarts this actor", exc_info=task.exception())
-    asyncio.get_running_loop().call_later(1.0, os._exit, 1)

@@ -46,7 +46,7 @@ import ray
 from kubemu.actors.access import ApiAccess
 from kubemu.actors.chaos_transport import guard_node_client
 from kubemu.actors.overlay import NodeOverlay, node_actor_name
-from kubemu.actors.runtime import namespace
+from kubemu.actors.runtime import SelfStart, namespace
 from kubemu.actors.tunnel import Tunnels
 from kubemu.cluster.controllers.manager import ControllerManager
 from kubemu.cluster.leaderelected import LeaderElected
@@ -80,18 +80,11 @@ class ComponentActor(NodeOverlay):
         self.task: asyncio.Task | None = None
         self.listeners_task: asyncio.Task | None = None
         self.tunnels = Tunnels(self._tunneled)  # the overlay hop to other node actors
-        self._starting: asyncio.Task | None = None
-        try:  # Ray (2.60) runs an async actor's __init__ on its event loop: start now
-            self._starting = asyncio.get_running_loop().create_task(self._start())
-            self._starting.add_done_callback(_exit_unless_started)
-        except RuntimeError:
-            pass  # no loop here: `start()` starts it
+        self._starting = SelfStart(self._start, started=lambda: self.component is not None)
 
     async def start(self) -> dict:
         """Wait until the component runs (it starts by itself: see the module docstring)."""
-        if self._starting is None or (self.component is None and self._starting.done()):
-            self._starting = asyncio.get_running_loop().create_task(self._start())
-        await asyncio.shield(self._starting)
+        await self._starting.wait()
         return {"kind": self.kind, "pid": os.getpid(), "host": socket.gethostname()}
 
     async def _start(self) -> None:
@@ -121,8 +114,7 @@ class ComponentActor(NodeOverlay):
         return self.component.logs(namespace_, name, container, previous=previous)
 
     async def stop(self) -> None:
-        if self._starting is not None:
-            await asyncio.gather(self._starting, return_exceptions=True)
+        await self._starting.settle()
         if self.component is not None:
             try:
                 async with asyncio.timeout(10):
@@ -201,11 +193,3 @@ def _with_ray_node(config: NodeConfig) -> NodeConfig:
                                host=socket.gethostname(),
                                actor=config.actor or context.get_actor_name() or "")
 
-
-def _exit_unless_started(task: asyncio.Task) -> None:
-    """A self-start that failed ends the process a moment later (time for a waiting
-    `start()` to report why): Ray restarts the actor, which tries again."""
-    if task.cancelled() or task.exception() is None:
-        return
-    log.error("start failed; exiting so that Ray restarts this actor", exc_info=task.exception())
-    asyncio.get_running_loop().call_later(1.0, os._exit, 1)

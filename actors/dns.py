@@ -16,6 +16,8 @@ Decisions:
   resolv.conf; clients on the host, `dig` and `kubemu net`, use the host port
   (`address()`: "host:port", 127.0.0.1 when bound to every interface).
 - dnslib objects never cross Ray: everything in and out of the actor is plain data.
+- Restarts: a killed DNS actor is re-created by Ray and starts itself (`SelfStart`) on the
+  same port (`start_dns` turns port 0 into a concrete free port first).
 """
 
 from __future__ import annotations
@@ -23,13 +25,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import time
 from typing import Any
 
 import ray
 from aiohttp import web
 from kubemu.actors.access import ApiAccess
-from kubemu.actors.runtime import namespace
+from kubemu.actors.runtime import SelfStart, namespace
 from kubemu.cluster.client.factory import InformerFactory
 from kubemu.cluster.timing import Timing
 from kubemu.dns.forwarder import Forwarder
@@ -49,7 +52,7 @@ _WILDCARD = ("0.0.0.0", "", "::")
 log = logging.getLogger(__name__)
 
 
-@ray.remote(num_cpus=0, max_restarts=0, max_concurrency=1000)
+@ray.remote(num_cpus=0, max_restarts=-1, max_concurrency=1000)
 class DnsActor:
     """The cluster DNS server of one cluster (see the module docstring)."""
 
@@ -71,9 +74,15 @@ class DnsActor:
         self.server: DnsServer | None = None
         self.http: web.AppRunner | None = None
         self.metrics_url = ""
+        self._starting = SelfStart(self._start, started=lambda: self.server is not None)
 
     async def start(self) -> dict:
-        """Sync the table, bind the DNS port and the metrics endpoint; where they are."""
+        """Wait until the table is synced and the DNS port and the metrics endpoint are bound
+        (the actor starts by itself: `SelfStart`); where they are."""
+        await self._starting.wait()
+        return {"address": self.address(), "metrics": self.metrics_url, "pid": os.getpid()}
+
+    async def _start(self) -> None:
         if self.server is None:
             self.client = self.access.client(user_agent="kubemu-dns")
             self.factory = InformerFactory(self.client, self.timing)
@@ -87,17 +96,17 @@ class DnsActor:
             _, self.port = await server.start()
             self.server = server
             self.metrics_url = await self._serve_metrics()
-        return {"address": self.address(), "metrics": self.metrics_url, "pid": os.getpid()}
 
     def address(self) -> str:
         """"host:port" for clients on this host (every-interface binds answer on 127.0.0.1)."""
         return dns_address(self.host, self.port)
 
     async def ping(self) -> dict:
-        return {"running": self.task is not None and not self.task.done(),
-                "names": self.records.names(), "version": self.records.version}
+        return {"running": self.task is not None and not self.task.done(), "pid": os.getpid(),
+                "names": self.records.names, "version": self.records.version}
 
     async def stop(self) -> None:
+        await self._starting.settle()
         if self.server is not None:
             await self.server.close()
         if self.http is not None:
@@ -149,7 +158,10 @@ def dns_address(host: str, port: int) -> str:
 async def start_dns(*, cluster: str, access: ApiAccess, host: str = "127.0.0.1",
                     port: int = DEFAULT_DNS_PORT, time_scale: float = 1.0,
                     **options: Any) -> tuple[Any, dict]:
-    """Start the DNS actor of `cluster`; (handle, `start()`'s answer) once it serves."""
+    """Start the DNS actor of `cluster`; (handle, `start()`'s answer) once it serves. Port 0
+    is resolved to a free port here, so that a restarted actor binds the same one."""
+    if port == 0:
+        port = free_udp_tcp_port(host)
     handle = DnsActor.options(name=DNS_ACTOR, namespace=namespace(cluster)).remote(
         access=access, host=host, port=port, time_scale=time_scale, **options)
     try:
@@ -168,3 +180,21 @@ async def stop_dns(handle: Any) -> None:
     except Exception as exc:  # noqa: BLE001 - already dead: nothing left to stop
         log.debug("dns stop: %s", exc)
     ray.kill(handle, no_restart=True)
+
+
+def free_udp_tcp_port(host: str) -> int:
+    """A port free for both UDP and TCP on `host` (bound and released: a race with another
+    process is possible, and then the start fails with a clear bind error)."""
+    bind = "127.0.0.1" if host in _WILDCARD else host
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    for _ in range(50):
+        with socket.socket(family, socket.SOCK_STREAM) as tcp:
+            tcp.bind((bind, 0))
+            port = tcp.getsockname()[1]
+            with socket.socket(family, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind((bind, port))
+                except OSError:
+                    continue
+                return port
+    raise OSError(f"no port free for both UDP and TCP on {bind}")
