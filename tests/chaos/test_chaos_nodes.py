@@ -22,7 +22,7 @@ import pytest
 from kubemu.actors.chaos import Chaos
 from kubemu.actors.chaos_invariants import DeploymentsReady, NoPodBoundTwice
 
-from tests.e2e.conftest import free_port
+from tests.cluster_fixtures import free_port
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
 

@@ -13,7 +13,7 @@ import uuid
 import pytest
 import ray
 
-from tests.e2e.conftest import free_port
+from tests.cluster_fixtures import free_port
 from tests.e2e.test_workloads import wait_for
 
 MANIFESTS = [

@@ -1,7 +1,10 @@
-"""E2E fixtures: one local Ray instance for the whole session (Ray takes seconds to start).
+"""Cluster fixtures for the e2e and chaos tests: one local Ray instance and one cluster for the
+whole session (Ray takes seconds to start, a cluster a minute), loaded as a plugin by
+tests/conftest.py so both folders share them.
 
-Every e2e test that needs Ray asks for `ray_session`; tests isolate themselves by cluster name
-(each cluster is its own Ray namespace), never by restarting Ray.
+Every test that needs Ray asks for `ray_session`; tests isolate themselves by cluster name
+(each cluster is its own Ray namespace) or namespace (`ns`), never by restarting Ray. Chaos
+tests that kill actors of the shared cluster end by checking the actors are back.
 """
 
 from __future__ import annotations
