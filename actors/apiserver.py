@@ -161,14 +161,16 @@ class ApiServerActor:
 async def start_apiservers(*, cluster: str, store_replicas: int, count: int = 1,
                            host: str = "127.0.0.1", port: int = 6443,
                            token: str, certs: ServingCerts | None = None,
-                           finalize_namespaces: bool = True) -> list[Any]:
+                           finalize_namespaces: bool = True,
+                           ray_options: dict | None = None) -> list[Any]:
     """Start `count` API-server actors of `cluster` on host:port and wait until they serve
     (HTTPS with `certs`; plain HTTP without, for tests of the HTTP layer only: kubectl sends
-    its token only over TLS)."""
+    its token only over TLS). `ray_options` (e.g. a scheduling strategy) go to every actor."""
     handles = []
     for i in range(1, count + 1):
         handle = ApiServerActor.options(name=apiserver_actor_name(i),
-                                        namespace=namespace(cluster)).remote(
+                                        namespace=namespace(cluster),
+                                        **(ray_options or {})).remote(
             cluster=cluster, store_replicas=store_replicas, host=host, port=port,
             token=token, certs=certs, index=i, finalize_namespaces=finalize_namespaces)
         handles.append(handle)

@@ -1,22 +1,34 @@
-"""Bootstrap: start and stop one local cluster (the store and its API servers) on Ray.
+"""Bootstrap: start and stop one cluster (store, API servers, DNS, control plane, nodes) on Ray.
 
 `up` checks everything it can before starting anything (the API and DNS ports are free,
-no live process already runs a cluster of that name), then starts Ray if this process is not
-connected, the store replicas (data under `<home>/<name>/store` unless `data_dir`), and the
-API servers over HTTPS (a fresh CA and serving certificate per start, from certs.py: kubectl
-sends its token only over TLS) with a fresh random bearer token. Once `GET /readyz` answers
-200 it starts the cluster DNS actor (actors/dns.py: UDP and TCP on `dns_port`, default 10053,
-0 for an ephemeral port; its informers have synced when it answers), then the control plane
-and the nodes. Only then does it write the kubeconfig (token and CA inline) and
-`cluster.json` (pid of the process running the cluster, server URL, token, start time, DNS
-address), so a client that finds the kubeconfig may use the API at once. A failure part way
-stops what was started and removes the files. `down` stops the nodes, the DNS, the API
-servers and the store, removes both files (a stale kubeconfig only confuses), and shuts Ray
-down if `up` started it.
+no live process already runs a cluster of that name), then connects to Ray if this process is
+not connected (actors/ray_head.py), places the store replicas on distinct Ray nodes when there
+are enough (actors/placement.py; data under `<home>/<name>/store` unless `data_dir`), starts
+the API servers over HTTPS (a fresh CA and serving certificate per start, from certs.py:
+kubectl sends its token only over TLS) with a fresh random bearer token. Once `GET /readyz`
+answers 200 it starts the cluster DNS actor (actors/dns.py: UDP and TCP on `dns_port`, default
+10053, 0 for an ephemeral port), then the control plane and the nodes (bootstrap_nodes.py),
+each step told to `progress`. Only then does it write the kubeconfig (token and CA inline) and
+`cluster.json` (below), so a client that finds the kubeconfig may use the API at once. A
+failure part way stops what was started and removes the files. `down` stops the nodes, the
+DNS, the API servers and the store, removes both files (a stale kubeconfig only confuses), and
+disconnects from Ray if `up` connected (which ends a local Ray `up` started).
 
-Invariants: `cluster.json` exists exactly while a process serves the cluster (a crash may leave
-it behind: its pid is then dead, which `running_cluster` checks); the store's data survives
-`down`, so the next `up` of the same name finds its objects again.
+Detached (`detach=True`, `kubemu up --detach`): this process connects with the job's actors
+defaulting to Ray's detached lifetime, so every actor (and the store's placement group)
+outlives it; without a Ray address the cluster gets a Ray head of its own that outlives it too
+(ray_head.py). `disconnect` then leaves it running; `kubemu down` (actors/cluster_ctl.py)
+finds it again from `cluster.json` and stops it, head included.
+
+`cluster.json`: name, `pid`, server URL, token, start time, DNS address, Ray GCS address and
+namespace, whether detached, and the Ray head's pid and temp dir when kubemu started one.
+`pid` is the process whose life bounds the cluster's: `kubemu up` itself in the foreground,
+the Ray head of a detached cluster (the raylet's parent, so `net.join_ray(pid=...)` finds its
+Ray), or this machine's raylet when a detached cluster runs on someone else's Ray.
+
+Invariants: `cluster.json` exists exactly while the cluster runs (a crash may leave it behind:
+its pid is then dead, which `running_cluster` checks); the store's data survives `down`, so the
+next `up` of the same name finds its objects again.
 """
 
 from __future__ import annotations
@@ -34,20 +46,30 @@ from typing import Any
 
 import aiohttp
 import ray
-
+from kubemu.actors import placement
 from kubemu.actors.access import ApiAccess
-from kubemu.actors.addons import ensure_addons
 from kubemu.actors.apiserver import start_apiservers, stop_apiservers
+from kubemu.actors.bootstrap_nodes import Progress, no_progress, start_control_plane
+from kubemu.actors.bootstrap_nodes import wait_nodes_ready as wait_nodes_ready_
 from kubemu.actors.certs import client_ssl_context, make_serving_certs
-from kubemu.actors.kubeconfig import cluster_dir, cluster_record_path, kubeconfig_path, \
-    running_cluster, write_kubeconfig, write_private
-from kubemu.actors.runtime import init_local, namespace
-from kubemu.actors.components import node_actor_name, start_component, stop_components
+from kubemu.actors.cluster_ctl import cluster_actor_names
+from kubemu.actors.cluster_file import NodeGroup, group_node_configs, zone_name
+from kubemu.actors.components import stop_components
 from kubemu.actors.dns import DEFAULT_DNS_PORT, start_dns, stop_dns
+from kubemu.actors.kubeconfig import (
+    cluster_dir,
+    cluster_record_path,
+    kubeconfig_path,
+    running_cluster,
+    write_kubeconfig,
+    write_private,
+)
+from kubemu.actors.ray_head import HeadError, connect, stop_head
+from kubemu.actors.runtime import namespace
 from kubemu.actors.store_replica import start_store, stop_store
 
-__all__ = ["ClusterInfo", "BootstrapError", "up", "down", "wait_ready", "port_in_use",
-           "server_url", "node_configs", "zone_name"]
+__all__ = ["ClusterInfo", "BootstrapError", "up", "down", "disconnect", "wait_ready",
+           "port_in_use", "server_url", "node_configs", "zone_name", "Progress"]
 
 READY_TIMEOUT = 90.0
 _WILDCARD = ("0.0.0.0", "", "::")  # bind addresses that mean "every interface"
@@ -65,11 +87,18 @@ class ClusterInfo:
     ca_pem: bytes  # the cluster's CA, which signed the API server's certificate
     kubeconfig: Path
     directory: Path  # <home>/<name>
-    pid: int  # the process serving the cluster (this one)
+    pid: int  # the process whose life bounds the cluster's (module docstring)
     started: str  # RFC 3339, UTC
     store_replicas: int = 3
-    owns_ray: bool = False  # up() started Ray, so down() shuts it down
+    owns_ray: bool = False  # this process connected to Ray, so down() disconnects
     nodes: int = 0
+    nodes_ready: int = 0  # Ready when up() returned (counted with wait_nodes_ready)
+    hosts: int = 0  # alive Ray nodes the cluster was placed over
+    detached: bool = False
+    head_pid: int = 0  # the Ray head kubemu started for a detached cluster (ray_head.py)
+    ray_temp_dir: str = ""  # that head's temp dir
+    ray_address: str = ""  # the GCS address of the cluster's Ray
+    actors: list = field(default_factory=list)  # the names of the actors up() started
     time_scale: float = 1.0
     dns: str = ""  # the cluster DNS for clients on this host, "127.0.0.1:10053"
     dns_metrics: str = ""  # its Prometheus endpoint, http://127.0.0.1:<port>/metrics
@@ -83,7 +112,10 @@ class ClusterInfo:
                 "token": self.token, "kubeconfig": str(self.kubeconfig),
                 "started": self.started, "storeReplicas": self.store_replicas,
                 "nodes": self.nodes, "timeScale": self.time_scale, "dns": self.dns,
-                "dnsMetrics": self.dns_metrics}
+                "dnsMetrics": self.dns_metrics, "detached": self.detached,
+                "rayAddress": self.ray_address, "rayNamespace": namespace(self.name),
+                "rayHeadPid": self.head_pid, "rayTempDir": self.ray_temp_dir,
+                "hosts": self.hosts, "actors": self.actors}
 
     @property
     def access(self) -> ApiAccess:
@@ -97,58 +129,92 @@ async def up(*, name: str = "kubemu", store_replicas: int = 3, apiservers: int =
              nodes: int = 3, zones: int = 3, node_cpu: str = "4", node_memory: str = "8Gi",
              max_pods: int = 110, time_scale: float = 1.0, control_plane: bool = True,
              nodes_per_actor: int = 1, schedulers: int = 1,
-             controller_managers: int = 1, dns_port: int = DEFAULT_DNS_PORT) -> ClusterInfo:
+             controller_managers: int = 1, dns_port: int = DEFAULT_DNS_PORT,
+             node_list: list[dict] | None = None, zone_per_host: bool = False,
+             detach: bool = False, wait_nodes_ready: bool = False,
+             progress: Progress = no_progress) -> ClusterInfo:
     """Start cluster `name` -- store, API servers, the cluster DNS (on `dns_port`, 0: an
     ephemeral port), `controller_managers` controller managers
     and `schedulers` schedulers (leader-elected: one leads, the others stand by) and `nodes`
-    emulated nodes over `zones` zones -- and return once the API answers /readyz and every
-    node has registered. `control_plane=False` starts only the store and API servers."""
-    if store_replicas < 1 or apiservers < 1:
-        raise BootstrapError("a cluster needs at least one store replica and one API server")
-    if schedulers < 1 or controller_managers < 1:
-        raise BootstrapError("--schedulers and --controller-managers must be >= 1")
-    if nodes < 0 or zones < 1 or time_scale <= 0 or nodes_per_actor < 1:
-        raise BootstrapError("--nodes must be >= 0, --zones and --nodes-per-actor >= 1 "
-                             "and --time-scale > 0")
-    if nodes and not control_plane:
-        raise BootstrapError("nodes need the control plane (scheduler, controllers)")
-    if (live := running_cluster(name, home=home)) is not None:
-        raise BootstrapError(f"cluster {name!r} is already running (pid {live['pid']}): "
-                             f"run `kubemu down --name {name}` first")
-    if port_in_use(host, api_port):
-        raise BootstrapError(f"port {api_port} is in use: pass --api-port")
-    if not 0 <= dns_port < 65536:
-        raise BootstrapError("--dns-port must be between 0 and 65535")
-    if dns_port and (port_in_use(host, dns_port) or _udp_port_in_use(host, dns_port)):
-        raise BootstrapError(f"port {dns_port} is in use: pass --dns-port (0: any free port)")
+    emulated nodes over `zones` zones (or the NodeConfig dicts of `node_list`, e.g. from a
+    cluster file) -- and return once the API answers /readyz and every node has registered
+    (and, with `wait_nodes_ready`, posted Ready or `ready_timeout` passed). Placement over
+    the Ray nodes: actors/placement.py (`zone_per_host`: zone i on Ray node i). `detach`:
+    the actors and the store's placement group outlive this process (Ray's detached
+    lifetime; without `ray_address` on a Ray head of its own: actors/ray_head.py); the
+    caller then only disconnects (`disconnect`). `control_plane=False` starts only the store
+    and API servers. `progress(step, done, total)` hears each step."""
+    if node_list is None:
+        node_list = node_configs(nodes, zones=zones, cpu=node_cpu, memory=node_memory,
+                                 max_pods=max_pods)
+    _check(name, home=home, store_replicas=store_replicas, apiservers=apiservers,
+           schedulers=schedulers, controller_managers=controller_managers, zones=zones,
+           time_scale=time_scale, nodes_per_actor=nodes_per_actor, nodes=node_list,
+           control_plane=control_plane, host=host, api_port=api_port, dns_port=dns_port)
+    owns_ray = not ray.is_initialized()
+    if detach and not owns_ray:
+        raise BootstrapError("--detach needs a Ray connection of its own, and this process "
+                             "is connected to Ray already")
     directory = cluster_dir(name, home=home)
     directory.mkdir(parents=True, exist_ok=True)
     store_dir = Path(data_dir) if data_dir is not None else directory / "store"
     store_dir.mkdir(parents=True, exist_ok=True)
     certs = make_serving_certs(cluster=name, hosts=[] if host in _WILDCARD else [host])
-    owns_ray = not ray.is_initialized()
-    if owns_ray:
-        init_local(namespace=namespace(name),
-                   **({"address": ray_address} if ray_address else {}))
     info = ClusterInfo(name=name, server=server_url(host, api_port),
                        token=secrets.token_urlsafe(32), ca_pem=certs.ca_pem,
                        kubeconfig=kubeconfig_path(name, home=home), directory=directory,
                        pid=os.getpid(), started=_now(), store_replicas=store_replicas,
-                       owns_ray=owns_ray, nodes=nodes, time_scale=time_scale)
+                       owns_ray=owns_ray, nodes=len(node_list), time_scale=time_scale,
+                       detached=detach)
     try:
-        await start_store(cluster=name, replicas=store_replicas, data_dir=str(store_dir))
+        if owns_ray:
+            try:
+                joined = await connect(info.name, address=ray_address, detached=detach,
+                                       directory=directory, progress=progress)
+            except HeadError as exc:
+                raise BootstrapError(str(exc)) from None
+            info.head_pid, info.ray_temp_dir = joined.head_pid, joined.temp_dir
+            info.ray_address = joined.address
+            if detach:
+                info.pid = joined.pid
+        else:
+            info.ray_address = ray.get_runtime_context().gcs_address
+        hosts = placement.alive_hosts()
+        info.hosts = len(hosts)
+        progress("store", 0, store_replicas)
+        where = placement.plan([h.node_id for h in hosts], store_replicas=store_replicas,
+                               actor_zones=[])
+        await start_store(cluster=name, replicas=store_replicas, data_dir=str(store_dir),
+                          placement=await placement.store_group(
+                              name, replicas=store_replicas, strategy=where.store,
+                              detached=detach))
+        progress("store", store_replicas, store_replicas)
+        progress("API servers", 0, apiservers)
+        # the API servers and the DNS bind `host`, an address of this machine: they run here
+        here = {"scheduling_strategy": placement.node_strategy(
+            ray.get_runtime_context().get_node_id())}
         info.apiserver_handles = await start_apiservers(
             cluster=name, store_replicas=store_replicas, count=apiservers, host=host,
-            port=api_port, token=info.token, certs=certs, finalize_namespaces=not control_plane)
+            port=api_port, token=info.token, certs=certs, finalize_namespaces=not control_plane,
+            ray_options=here)
         await wait_ready(info.server, ca_pem=info.ca_pem, timeout=ready_timeout)
+        progress("API servers", apiservers, apiservers)
+        progress("DNS", 0, 1)
         info.dns_handle, served = await start_dns(cluster=name, access=info.access, host=host,
-                                                  port=dns_port, time_scale=time_scale)
+                                                  port=dns_port, time_scale=time_scale,
+                                                  ray_options=here)
         info.dns, info.dns_metrics = served["address"], served["metrics"]
+        progress("DNS", 1, 1)
         if control_plane:
-            await _start_control_plane(info, nodes=node_configs(
-                nodes, zones=zones, cpu=node_cpu, memory=node_memory, max_pods=max_pods),
-                nodes_per_actor=nodes_per_actor, schedulers=schedulers,
-                controller_managers=controller_managers)
+            await _start_control_plane(info, node_list, hosts=[h.node_id for h in hosts],
+                                       nodes_per_actor=nodes_per_actor, schedulers=schedulers,
+                                       controller_managers=controller_managers,
+                                       zone_per_host=zone_per_host, timeout=ready_timeout,
+                                       progress=progress)
+            if wait_nodes_ready and node_list:
+                info.nodes_ready = await wait_nodes_ready_(
+                    info.access, len(node_list), timeout=ready_timeout, progress=progress)
+        info.actors = cluster_actor_names(name)
         write_kubeconfig(info.kubeconfig, name, server=info.server, token=info.token,
                          ca_pem=info.ca_pem)
         write_private(cluster_record_path(name, home=home),
@@ -161,12 +227,15 @@ async def up(*, name: str = "kubemu", store_replicas: int = 3, apiservers: int =
 
 async def down(info: ClusterInfo) -> None:
     """Stop the components, the DNS, the API servers and the store of `info`, remove its
-    files; keep the data."""
+    files; keep the data. Disconnect from Ray if this process connected, and stop the Ray
+    head if kubemu started one for the cluster."""
     try:
-        await stop_components(info.component_handles)
-        await stop_dns(info.dns_handle)
-        await stop_apiservers(info.apiserver_handles)
-        stop_store(cluster=info.name, replicas=info.store_replicas)
+        if ray.is_initialized():
+            await stop_components(info.component_handles)
+            await stop_dns(info.dns_handle)
+            await stop_apiservers(info.apiserver_handles)
+            stop_store(cluster=info.name, replicas=info.store_replicas)
+            placement.remove_store_group(info.name)
     finally:
         info.apiserver_handles = []
         info.component_handles = []
@@ -174,6 +243,15 @@ async def down(info: ClusterInfo) -> None:
         _remove_files(info)
         if info.owns_ray and ray.is_initialized():
             ray.shutdown()
+        if info.head_pid:
+            await asyncio.to_thread(stop_head, info.head_pid, temp_dir=info.ray_temp_dir)
+
+
+def disconnect(info: ClusterInfo) -> None:
+    """Leave a detached cluster running: drop this process's connection to Ray only."""
+    info.apiserver_handles, info.component_handles, info.dns_handle = [], [], None
+    if info.owns_ray and ray.is_initialized():
+        ray.shutdown()
 
 
 async def wait_ready(server: str, *, ca_pem: bytes | None = None,
@@ -199,83 +277,56 @@ async def wait_ready(server: str, *, ca_pem: bytes | None = None,
                        f"(last answer: {last})")
 
 
-def zone_name(index: int) -> str:
-    """zone-a, zone-b, ... zone-z, zone-aa, ..."""
-    letters = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(ord("a") + rest) + letters
-    return f"zone-{letters}"
-
-
 def node_configs(count: int, *, zones: int = 1, cpu: str = "4", memory: str = "8Gi",
                  max_pods: int = 110) -> list[dict]:
     """`count` NodeConfig dicts: node-1..node-N round-robin over `zones` zones, each with
     its own loopback InternalIP 127.1.x.y."""
-    out = []
-    for i in range(1, count + 1):
-        high, low = divmod(i - 1, 254)
-        out.append({"name": f"node-{i}", "zone": zone_name((i - 1) % zones),
-                    "region": "region-1", "cpu": cpu, "memory": memory, "max_pods": max_pods,
-                    "address": f"127.1.{high}.{low + 1}"})
-    return out
+    if count <= 0:
+        return []
+    return group_node_configs([NodeGroup(count=count)], zones=zones, cpu=cpu, memory=memory,
+                              max_pods=max_pods)
 
 
-async def _start_control_plane(info: ClusterInfo, *, nodes: list[dict],
-                               nodes_per_actor: int = 1, schedulers: int = 1,
-                               controller_managers: int = 1) -> None:
-    """The addons (the kube-dns Service), the controller managers, the schedulers (controller-manager-1..N, scheduler-1..N,
-    each leader-elected under its actor name), then the nodes (one actor each, or pools of
-    `nodes_per_actor`); wait until every node registered."""
-    access, scale = info.access, info.time_scale
-    client = access.client(user_agent="kubemu-bootstrap")
+async def _start_control_plane(info: ClusterInfo, nodes: list[dict], **options: Any) -> None:
     try:
-        await ensure_addons(client)
-    finally:
-        await client.close()
-    starts = [start_component(cluster=info.name, kind=kind, name=f"{kind}-{i}",
-                              access=access, time_scale=scale,
-                              options={"identity": f"{kind}-{i}"}, seed=1000 * i + offset)
-              for kind, count, offset in (("controller-manager", controller_managers, 1),
-                                          ("scheduler", schedulers, 2))
-              for i in range(1, count + 1)]
-    if nodes_per_actor == 1:
-        starts += [start_component(cluster=info.name, kind="node",
-                                   name=node_actor_name(cfg["name"]), access=access,
-                                   time_scale=scale, options={"node": cfg}, seed=i)
-                   for i, cfg in enumerate(nodes)]
-    else:
-        pools = [nodes[i:i + nodes_per_actor] for i in range(0, len(nodes), nodes_per_actor)]
-        starts += [start_component(cluster=info.name, kind="node-pool",
-                                   name=f"node-pool-{i + 1}", access=access,
-                                   time_scale=scale, options={"nodes": pool}, seed=i)
-                   for i, pool in enumerate(pools)]
-    results = await asyncio.gather(*starts, return_exceptions=True)
-    info.component_handles = [r for r in results if not isinstance(r, BaseException)]
-    failed = [r for r in results if isinstance(r, BaseException)]
-    if failed:
-        raise BootstrapError(f"a cluster component failed to start: {failed[0]}")
-    if nodes:
-        await _wait_nodes_registered(access, len(nodes))
+        info.component_handles = await start_control_plane(
+            cluster=info.name, access=info.access, time_scale=info.time_scale, nodes=nodes,
+            **options)
+    except BaseException as exc:
+        info.component_handles = list(getattr(exc, "handles", ()))
+        if isinstance(exc, TimeoutError):
+            raise BootstrapError(str(exc)) from None
+        if isinstance(exc, Exception):
+            raise BootstrapError(f"a cluster component failed to start: {exc}") from exc
+        raise
 
 
-async def _wait_nodes_registered(access: ApiAccess, count: int,
-                                 timeout: float = READY_TIMEOUT) -> None:
-    client = access.client(user_agent="kubemu-bootstrap")
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    try:
-        while True:
-            listed = await client.list("v1", "Node")
-            if len(listed.get("items") or ()) >= count:
-                return
-            if loop.time() > deadline:
-                raise BootstrapError(f"only {len(listed.get('items') or ())} of {count} "
-                                     f"nodes registered within {timeout:.0f}s")
-            await asyncio.sleep(0.2)
-    finally:
-        await client.close()
+def _check(name: str, *, home: Any, store_replicas: int, apiservers: int, schedulers: int,
+           controller_managers: int, zones: int, time_scale: float, nodes_per_actor: int,
+           nodes: list[dict], control_plane: bool, host: str, api_port: int,
+           dns_port: int) -> None:
+    """Everything checkable before anything starts; BootstrapError in one line."""
+    if store_replicas < 1 or apiservers < 1:
+        raise BootstrapError("a cluster needs at least one store replica and one API server")
+    if schedulers < 1 or controller_managers < 1:
+        raise BootstrapError("--schedulers and --controller-managers must be >= 1")
+    if zones < 1 or time_scale <= 0 or nodes_per_actor < 1:
+        raise BootstrapError("--nodes must be >= 0, --zones and --nodes-per-actor >= 1 "
+                             "and --time-scale > 0")
+    names = [n["name"] for n in nodes]
+    if len(set(names)) != len(names):
+        raise BootstrapError(f"two nodes are named {next(n for n in names if names.count(n) > 1)}")
+    if nodes and not control_plane:
+        raise BootstrapError("nodes need the control plane (scheduler, controllers)")
+    if (live := running_cluster(name, home=home)) is not None:
+        raise BootstrapError(f"cluster {name!r} is already running (pid {live['pid']}): "
+                             f"run `kubemu down --name {name}` first")
+    if port_in_use(host, api_port):
+        raise BootstrapError(f"port {api_port} is in use: pass --api-port")
+    if not 0 <= dns_port < 65536:
+        raise BootstrapError("--dns-port must be between 0 and 65535")
+    if dns_port and (port_in_use(host, dns_port) or _udp_port_in_use(host, dns_port)):
+        raise BootstrapError(f"port {dns_port} is in use: pass --dns-port (0: any free port)")
 
 
 def port_in_use(host: str, port: int) -> bool:

@@ -1,22 +1,18 @@
 """The `kubemu` command line: click commands, rich output, one-line errors.
 
 Every command maps failures to a one-line message and a non-zero exit code; `--debug` shows
-the traceback instead. `up` runs a cluster in the foreground until SIGINT or SIGTERM (which is
-how `down`, from another shell, stops it: the pid is in the cluster's `cluster.json`);
-`apply`, `get` and `delete` find the cluster through its kubeconfig (by `--name` under
-`$KUBEMU_HOME`, or `--kubeconfig`) and print as kubectl does, their bodies living in
-cli_objects.py. Nothing here holds cluster logic.
+the traceback instead. `up`, `status`, `down` and `kubeconfig` live in cli_up.py (a cluster
+in the foreground until SIGINT or SIGTERM, or detached); `apply`, `get` and `delete` find the
+cluster through its kubeconfig (by `--name` under `$KUBEMU_HOME`, or `--kubeconfig`) and
+print as kubectl does, their bodies living in cli_objects.py. Nothing here holds cluster logic.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
 import sys
 import tempfile
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -56,166 +52,25 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 @main.command()
-@click.option("--replicas", type=click.IntRange(1, 7), default=3, show_default=True,
-              help="Store replicas (Raft members).")
-@click.option("--writes", type=click.IntRange(1, 100_000), default=200, show_default=True,
-              help="Writes to make before and after the leader is killed.")
+@click.option("--time-scale", type=click.FloatRange(min=1.0), default=20.0, show_default=True,
+              help="How much faster Kubernetes time runs (node grace, eviction, leases).")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-              help="Where replicas keep their WAL and snapshots (default: a temp dir).")
-def demo(replicas: int, writes: int, data_dir: str | None) -> None:
-    """Start a local cluster, create objects through the API, kill the store leader, verify."""
-    from kubemu.actors.demo import run_store_demo
+              help="Where the cluster's files live: kubeconfig, store WAL (default: a temp "
+                   "dir, removed at the end).")
+def demo(time_scale: float, data_dir: str | None) -> None:
+    """Bring up 6 nodes in 3 zones on local Ray, deploy a web app and its Service, resolve it
+    with the cluster DNS, send it traffic, kill a node and watch its pods move, tear down.
 
-    with tempfile.TemporaryDirectory(prefix="kubemu-demo-") as tmp:
-        ok = asyncio.run(run_store_demo(console, replicas=replicas, writes=writes,
-                                        data_dir=data_dir or tmp))
+    Exits 0 when every step's check held, else 1 naming the step that failed."""
+    from kubemu.actors.demo import run_demo
+
+    with tempfile.TemporaryDirectory(prefix="kubemu-demo-", ignore_cleanup_errors=True) as tmp:
+        ok = asyncio.run(run_demo(console, time_scale=time_scale, home=data_dir or tmp,
+                                  ray_dir=str(Path(tmp) / "ray")))
     sys.exit(0 if ok else 1)
 
 
-# ---- cluster lifecycle ----------------------------------------------------------------------
-
-_NAME_HELP = "Cluster name (its files live in $KUBEMU_HOME/<name>, default ~/.kubemu)."
-
-
-@main.command()
-@click.option("--name", default="kubemu", show_default=True, help=_NAME_HELP)
-@click.option("--store-replicas", type=click.Choice(["3", "5"]), default="3",
-              show_default=True, help="Store replicas (Raft members).")
-@click.option("--apiservers", type=click.IntRange(1, 16), default=1, show_default=True,
-              help="API-server replicas sharing the port.")
-@click.option("--api-port", type=click.IntRange(1, 65535), default=6443, show_default=True,
-              help="Port of the Kubernetes API.")
-@click.option("--dns-port", type=click.IntRange(0, 65535), default=10053, show_default=True,
-              help="Host port of the cluster DNS, UDP and TCP (0: any free port).")
-@click.option("--bind", default="127.0.0.1", show_default=True,
-              help="Address the API server and the cluster DNS listen on.")
-@click.option("--address", default=None,
-              help="Ray cluster to join (e.g. auto); default: start a local Ray.")
-@click.option("--nodes", type=click.IntRange(0, 1000), default=3, show_default=True,
-              help="Emulated nodes (one actor each).")
-@click.option("--zones", type=click.IntRange(1, 26), default=3, show_default=True,
-              help="Zones the nodes are spread over (zone-a, zone-b, ...).")
-@click.option("--node-cpu", default="4", show_default=True, help="CPU capacity of each node.")
-@click.option("--node-memory", default="8Gi", show_default=True,
-              help="Memory capacity of each node.")
-@click.option("--max-pods", type=click.IntRange(1, 10_000), default=110, show_default=True,
-              help="Pod capacity of each node.")
-@click.option("--nodes-per-actor", type=click.IntRange(1, 1000), default=1,
-              show_default=True, help="Emulated nodes hosted by one actor (node pools).")
-@click.option("--schedulers", type=click.IntRange(1, 16), default=1, show_default=True,
-              help="Scheduler replicas (leader-elected: one schedules, the others stand by).")
-@click.option("--controller-managers", type=click.IntRange(1, 16), default=1,
-              show_default=True,
-              help="Controller-manager replicas (leader-elected, like the schedulers).")
-@click.option("--time-scale", type=click.FloatRange(min=0.001), default=1.0,
-              show_default=True,
-              help="Run Kubernetes durations (leases, backoffs, grace periods) this many "
-                   "times faster.")
-def up(name: str, store_replicas: str, apiservers: int, api_port: int, dns_port: int,
-       bind: str, address: str | None, nodes: int, zones: int, node_cpu: str, node_memory: str,
-       max_pods: int, nodes_per_actor: int, schedulers: int, controller_managers: int,
-       time_scale: float) -> None:
-    """Start a cluster and serve it in the foreground until Ctrl-C or `kubemu down`."""
-    from kubemu.actors.bootstrap import BootstrapError
-    from kubemu.cluster.api.quantity import parse_quantity
-
-    for flag, value in (("--node-cpu", node_cpu), ("--node-memory", node_memory)):
-        try:
-            parse_quantity(value)
-        except (ValueError, ArithmeticError):
-            _fail(f"{flag}: {value!r} is not a quantity (e.g. 4, 500m, 8Gi)")
-    try:
-        asyncio.run(_serve(name=name, store_replicas=int(store_replicas),
-                           apiservers=apiservers, host=bind, api_port=api_port,
-                           dns_port=dns_port,
-                           ray_address=address, nodes=nodes, zones=zones, node_cpu=node_cpu,
-                           node_memory=node_memory, max_pods=max_pods,
-                           nodes_per_actor=nodes_per_actor, schedulers=schedulers,
-                           controller_managers=controller_managers, time_scale=time_scale))
-    except BootstrapError as exc:
-        _fail(str(exc))
-    except Exception as exc:  # noqa: BLE001 - a component failed to start: say which, briefly
-        if _debug():
-            raise
-        cause = getattr(exc, "cause", None) or exc  # a Ray task error wraps the actor's
-        text = str(cause).strip().splitlines()
-        _fail(f"the cluster did not start: {type(cause).__name__}: {text[0] if text else ''}")
-
-
-@main.command()
-@click.option("--name", default="kubemu", show_default=True, help=_NAME_HELP)
-@click.option("--timeout", type=click.FloatRange(0), default=30.0, show_default=True,
-              help="Seconds to wait for the cluster's process to exit.")
-def down(name: str, timeout: float) -> None:
-    """Stop the cluster `kubemu up` serves (in another shell)."""
-    from kubemu.actors.kubeconfig import pid_alive, read_cluster_record, remove_cluster_files
-
-    record = read_cluster_record(name)
-    if record is None:
-        _fail(f'no cluster named "{name}" is running')
-    pid = int(record.get("pid") or 0)
-    if not pid_alive(pid):
-        remove_cluster_files(name)
-        _fail(f'no cluster named "{name}" is running (removed the files its process {pid} '
-              f"left behind)")
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if pid_alive(pid):
-        _fail(f'cluster "{name}" (pid {pid}) did not stop within {timeout:g}s')
-    console.print(f'cluster "{name}" stopped')
-
-
-@main.command()
-@click.option("--name", default="kubemu", show_default=True, help=_NAME_HELP)
-def kubeconfig(name: str) -> None:
-    """Print the path of a running cluster's kubeconfig."""
-    from kubemu.actors.kubeconfig import kubeconfig_path
-
-    path = kubeconfig_path(name)
-    if not path.is_file():
-        _fail(f'no cluster named "{name}" is up (no {path})')
-    click.echo(str(path))
-
-
-async def _serve(**options: Any) -> None:
-    from kubemu.actors import bootstrap
-
-    info = await bootstrap.up(**options)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):  # after Ray's init, which sets its own
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        _print_up(info)
-        await stop.wait()
-        console.print("stopping ...")
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-        await bootstrap.down(info)
-    console.print(f'cluster "{info.name}" stopped')
-
-
-def _print_up(info: Any) -> None:
-    """The summary: plain aligned lines, never wrapped or cut (paths must stay copyable)."""
-    stop = "kubemu down" + ("" if info.name == "kubemu" else f" --name {info.name}")
-    console.print(f'[green]cluster "{info.name}" is up[/green] (pid {info.pid})')
-    nodes = f"{info.nodes}" + (f" (time scale {info.time_scale:g}x)"
-                                if info.time_scale != 1 else "")
-    dns_host, _, dns_port = info.dns.rpartition(":")
-    dns = f"{info.dns}   (dig @{dns_host.strip('[]')} -p {dns_port} " \
-          f"kubernetes.default.svc.cluster.local)"
-    for label, value in (("API server", info.server), ("DNS", dns),
-                         ("DNS metrics", info.dns_metrics), ("nodes", nodes),
-                         ("kubeconfig", str(info.kubeconfig)),
-                         ("use it", f"export KUBECONFIG={info.kubeconfig}"),
-                         ("stop it", f"{stop}   (or Ctrl-C here)")):
-        console.print(f"  [bold]{label:<12}[/bold]", end="")
-        console.print(value, markup=False, highlight=False, soft_wrap=True)
-    console.file.flush()
-
+# ---- cluster lifecycle: up, status, down, kubeconfig live in cli_up.py ---------------------
 
 # ---- objects ----------------------------------------------------------------------------------
 
@@ -384,6 +239,9 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
+from kubemu.actors.cli_up import down, kubeconfig, status, up  # the lifecycle commands
+for _command in (up, status, down, kubeconfig):
+    main.add_command(_command)
 from kubemu.actors.cli_net import net  # the `net` group lives in its module
 main.add_command(net)
 from kubemu.actors.cli_chaos import chaos  # the `chaos` group lives in its module

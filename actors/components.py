@@ -158,9 +158,11 @@ class ComponentActor(NodeOverlay):
 
 async def start_component(*, cluster: str, kind: str, name: str, access: ApiAccess,
                           time_scale: float, options: dict | None = None,
-                          seed: int | None = None) -> Any:
-    """Start one component actor named `name` in the cluster's Ray namespace."""
-    handle = ComponentActor.options(name=name, namespace=namespace(cluster)).remote(
+                          seed: int | None = None, scheduling_strategy: Any = None) -> Any:
+    """Start one component actor named `name` in the cluster's Ray namespace (on the Ray
+    node `scheduling_strategy` picks, when given: actors/placement.py)."""
+    placed = {"scheduling_strategy": scheduling_strategy} if scheduling_strategy else {}
+    handle = ComponentActor.options(name=name, namespace=namespace(cluster), **placed).remote(
         kind=kind, access=access, time_scale=time_scale, options=options, seed=seed,
         ray_namespace=namespace(cluster))
     await handle.start.remote()

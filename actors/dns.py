@@ -157,12 +157,13 @@ def dns_address(host: str, port: int) -> str:
 
 async def start_dns(*, cluster: str, access: ApiAccess, host: str = "127.0.0.1",
                     port: int = DEFAULT_DNS_PORT, time_scale: float = 1.0,
-                    **options: Any) -> tuple[Any, dict]:
+                    ray_options: dict | None = None, **options: Any) -> tuple[Any, dict]:
     """Start the DNS actor of `cluster`; (handle, `start()`'s answer) once it serves. Port 0
     is resolved to a free port here, so that a restarted actor binds the same one."""
     if port == 0:
         port = free_udp_tcp_port(host)
-    handle = DnsActor.options(name=DNS_ACTOR, namespace=namespace(cluster)).remote(
+    handle = DnsActor.options(name=DNS_ACTOR, namespace=namespace(cluster),
+                              **(ray_options or {})).remote(
         access=access, host=host, port=port, time_scale=time_scale, **options)
     try:
         return handle, await handle.start.remote()

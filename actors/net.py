@@ -302,8 +302,13 @@ def join_ray(cluster: str, *, pid: int | None = None) -> bool:
         found = ray_address_of(pid)
         if found is not None:
             address, auth_mode = found
-            if auth_mode:  # an explicit address only sends a token in token mode
-                os.environ.setdefault("RAY_AUTH_MODE", auth_mode)
+            if auth_mode and not os.environ.get("RAY_AUTH_MODE"):
+                # an explicit address only sends a token in token mode; Ray read its auth
+                # mode when it was imported, so it must read its config again
+                from ray._raylet import Config
+
+                os.environ["RAY_AUTH_MODE"] = auth_mode
+                Config.initialize("")
     ray.init(address=address or "auto", namespace=ray_namespace(cluster),
              logging_level=logging.ERROR, log_to_driver=False, configure_logging=False)
     return True

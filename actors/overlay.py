@@ -86,8 +86,9 @@ class NodeOverlay:
 
     async def tunnel_address(self) -> tuple[str, int]:
         """Where peer node actors open their tunnel to this one (listening from the first
-        call on). Loopback: one host; a multi-host cluster would bind the host's address."""
-        return await self.tunnels.listen("127.0.0.1")
+        call on): this Ray node's IP, which peers on other hosts reach (as the store
+        replicas' peer links do); 127.0.0.1 would only serve peers on this host."""
+        return await self.tunnels.listen(ray.util.get_node_ip_address())
 
     async def connect(self, src_ip: str, dst_ip: str, port: int, protocol: str = "TCP",
                       external: bool = False, from_node_port: bool = False,

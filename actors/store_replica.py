@@ -50,6 +50,7 @@ import gc
 import logging
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -396,13 +397,14 @@ def may_send_before_persisting(rd: Ready, durable: HardState | None, *,
 
 def start_replica(*, cluster: str, id: int, replicas: int, data_dir: str,
                   tick_seconds: float = 0.05, election_tick: int = 10,
-                  **options: Any) -> Any:
+                  ray_options: dict | None = None, **options: Any) -> Any:
     """Create replica `id` of `cluster` (named `store-{id}`); it recovers from its directory.
-    The replica lives until `stop_store` (or this process) ends it."""
+    The replica lives until `stop_store` (or this process) ends it. `ray_options` adds actor
+    options (placement: a `scheduling_strategy`)."""
     ensure_ray()
     handle = _OWNED[cluster, id] = StoreReplica.options(
         name=store_actor_name(id), namespace=namespace(cluster), num_cpus=0, max_restarts=-1,
-        max_task_retries=0,
+        max_task_retries=0, **(ray_options or {}),
     ).remote(id=id, peers=list(range(1, replicas + 1)), cluster=cluster, data_dir=str(data_dir),
              tick_seconds=tick_seconds, election_tick=election_tick, **options)
     return handle
@@ -410,10 +412,13 @@ def start_replica(*, cluster: str, id: int, replicas: int, data_dir: str,
 
 async def start_store(*, cluster: str = "kubemu", replicas: int = 3, data_dir: str,
                       tick_seconds: float = 0.05, election_tick: int = 10,
-                      timeout: float = 60.0, **options: Any) -> list:
-    """Start `replicas` store replicas and return their handles once a leader has committed."""
+                      timeout: float = 60.0, placement: Sequence[dict] | None = None,
+                      **options: Any) -> list:
+    """Start `replicas` store replicas and return their handles once a leader has committed.
+    `placement[i]`: actor options of replica i+1 (actors/placement.py `store_group`)."""
     handles = [start_replica(cluster=cluster, id=i, replicas=replicas, data_dir=data_dir,
-                             tick_seconds=tick_seconds, election_tick=election_tick, **options)
+                             tick_seconds=tick_seconds, election_tick=election_tick,
+                             ray_options=placement[i - 1] if placement else None, **options)
                for i in range(1, replicas + 1)]
     await wait_for_leader(handles, timeout=timeout)
     return handles
