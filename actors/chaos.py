@@ -111,6 +111,8 @@ class Chaos:
                 raise ChaosError(f"no Lease kube-system/{LEASES[component]}: "
                                  f"no {component} has led yet") from None
             holder = (lease.get("spec") or {}).get("holderIdentity") or ""
+            # a restarted replica holds it as "<actor>_<random>" (a new candidate)
+            holder = holder.split("_", 1)[0]
             if holder not in self.actors():
                 raise ChaosError(f"the {component} Lease is held by {holder or 'nobody'}, "
                                  f"which is not a live actor")

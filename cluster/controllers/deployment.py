@@ -231,6 +231,11 @@ class DeploymentController:
                                                  elapsed=elapsed)
         if status == (d.get("status") or {}):
             after = dstatus.stuck_requeue_after(d, status, elapsed)
+            if after is not None and after < 1.0:  # upstream: enqueueRateLimited, no hot loop
+                md = d["metadata"]
+                self.controller.queue.add_rate_limited(Request(md.get("namespace") or "",
+                                                               md["name"]))
+                return None
             return Result(requeue_after=after) if after is not None else None
         d["status"] = status
         await write_status(self.client, d)
