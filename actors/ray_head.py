@@ -138,7 +138,7 @@ def _start_head(directory: Path, *, timeout: float) -> RayHead:
     shutil.rmtree(temp_dir, ignore_errors=True)  # a dead head's leftovers
     log = directory / "ray.log"
     argv = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
-            f"--port={_free_port()}", f"--ray-client-server-port={_free_port()}",
+            f"--port={_free_port()}", *_client_server_port(),
             f"--temp-dir={temp_dir}", "--node-ip-address=127.0.0.1",
             "--include-dashboard=false", "--disable-usage-stats"]
     with log.open("ab") as out:
@@ -198,3 +198,13 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("", 0))
         return probe.getsockname()[1]
+
+
+def _client_server_port() -> list[str]:
+    """A free port for Ray Client's server (10001 by default, which a second head on this
+    machine would collide on) -- only when `ray[client]` is installed: without it `ray start`
+    refuses the option."""
+    import importlib.util
+
+    return [f"--ray-client-server-port={_free_port()}"] if importlib.util.find_spec(
+        "grpc") else []

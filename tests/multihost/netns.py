@@ -95,7 +95,10 @@ class Host:
                "KUBEMU_HOME": str(self.home / "kubemu"), "PYTHONPATH": str(ROOT),
                # a raylet waits this long for its agents, which take many seconds to
                # start on a loaded 2-core machine running several hosts
-               "RAY_agent_register_timeout_ms": "180000"}
+               "RAY_agent_register_timeout_ms": "180000",
+               # each host has its own $HOME, so no shared ~/.ray/auth_token: the emulated
+               # hosts run Ray without token authentication, as a private network would
+               "RAY_AUTH_MODE": "disabled"}
         for key in ("RAY_ADDRESS", "RAY_TMPDIR"):
             env.pop(key, None)
         return {**env, **(extra or {})}
