@@ -9,8 +9,6 @@ bad option values click usage errors (2).
 
 from __future__ import annotations
 
-import asyncio
-import sys
 from typing import Any
 
 import click
@@ -201,48 +199,8 @@ def _table(title: str, results: list) -> None:
 
 
 def _run(name: str, kubeconfig_file: str | None, body: Any) -> None:
-    """Open the API client, join the cluster's Ray, run `body(chaos)`; one-line errors."""
-    import aiohttp
-    import ray
+    """Run `body(chaos)` on the cluster (a returned string is printed)."""
     from kubemu.actors.chaos import Chaos, ChaosError
-    from kubemu.actors.cli import _debug, _open_client
-    from kubemu.actors.cli_net import _cluster_of
-    from kubemu.actors.cli_objects import CliError, error_line
-    from kubemu.actors.net import join_ray
-    from kubemu.cluster.api.errors import ApiError
+    from kubemu.actors.cli_cluster import run_on_cluster
 
-    def go() -> int:
-        cluster, pid = _cluster_of(name, kubeconfig_file)
-        client = _open_client(name, kubeconfig_file)
-        try:
-            joined = join_ray(cluster, pid=pid)
-        except Exception as exc:
-            asyncio.run(client.close())
-            raise ChaosError(f'cannot join the Ray of cluster "{cluster}": '
-                             f"{str(exc).strip().splitlines()[0]}") from exc
-
-        async def main() -> int:
-            async with client:
-                out = await body(Chaos(cluster, client))
-            if isinstance(out, str):
-                click.echo(out)
-                return 0
-            return int(out or 0)
-        try:
-            return asyncio.run(main())
-        finally:
-            if joined:
-                ray.shutdown()
-    try:
-        code = go()
-    except (ChaosError, ValueError, ConnectionError, CliError) as exc:
-        if _debug():
-            raise
-        click.echo(f"error: {str(exc).strip().splitlines()[0]}", err=True)
-        code = 1
-    except (TimeoutError, ApiError, aiohttp.ClientError) as exc:
-        if _debug():
-            raise
-        click.echo(error_line(exc), err=True)
-        code = 1
-    sys.exit(code)
+    run_on_cluster(name, kubeconfig_file, Chaos, body, error=ChaosError)

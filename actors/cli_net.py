@@ -11,12 +11,9 @@ option values are click usage errors (2).
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import json
 import re
-import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -217,76 +214,9 @@ def _table(replies: list[dict]) -> int:
 
 
 def _run(name: str, kubeconfig_file: str | None, body: Any) -> None:
-    """Open the API client, join the cluster's Ray, run `body(overlay)`; one-line errors."""
-    import aiohttp
-    import ray
-    from kubemu.actors.cli import _debug, _open_client
-    from kubemu.actors.cli_objects import CliError, error_line
-    from kubemu.actors.net import NetError, Overlay, ResolveError, join_ray
-    from kubemu.cluster.api.errors import ApiError
+    """Run `body(overlay)` on the cluster; an unresolvable host exits as curl's 6."""
+    from kubemu.actors.cli_cluster import run_on_cluster
+    from kubemu.actors.net import NetError, Overlay, ResolveError
 
-    def go() -> int:
-        cluster, pid = _cluster_of(name, kubeconfig_file)
-        client = _open_client(name, kubeconfig_file)  # fails fast without a cluster
-        try:
-            joined = join_ray(cluster, pid=pid)  # in the main thread: Ray sets signals
-        except Exception as exc:
-            asyncio.run(client.close())
-            raise NetError(f'cannot join the Ray of cluster "{cluster}": '
-                           f"{str(exc).strip().splitlines()[0]}") from exc
-
-        async def run() -> int:
-            async with client:
-                return await body(Overlay(cluster, client))
-        try:
-            return asyncio.run(run())
-        finally:
-            if joined:
-                ray.shutdown()
-    try:
-        code = go()
-    except ResolveError as exc:
-        if _debug():
-            raise
-        click.echo(f"error: {exc}", err=True)
-        code = EXIT_RESOLVE
-    except (NetError, ValueError, ConnectionError, CliError) as exc:
-        if _debug():
-            raise
-        click.echo(f"error: {str(exc).strip().splitlines()[0]}", err=True)
-        code = 1
-    except (TimeoutError, ApiError, aiohttp.ClientError) as exc:
-        if _debug():
-            raise
-        click.echo(error_line(exc), err=True)
-        code = 1
-    sys.exit(code)
-
-
-def _cluster_of(name: str, kubeconfig_file: str | None) -> tuple[str, int | None]:
-    """(cluster name, pid serving it) from cluster.json next to the kubeconfig, else the
-    kubeconfig's context (`kubemu-<name>`); pid None when unknown."""
-    import yaml
-    from kubemu.actors.cli_objects import CliError
-    from kubemu.actors.kubeconfig import kubeconfig_path, pid_alive
-
-    path = Path(kubeconfig_file) if kubeconfig_file else kubeconfig_path(name)
-    try:
-        record = json.loads((path.parent / "cluster.json").read_text())
-    except (OSError, ValueError):
-        record = None
-    if isinstance(record, dict) and record.get("name"):
-        pid = int(record.get("pid") or 0)
-        if not pid_alive(pid):
-            raise CliError(f'cluster "{record["name"]}" is not running (its process {pid} '
-                           f"is gone)")
-        return record["name"], pid
-    if not kubeconfig_file:
-        return name, None
-    try:
-        context = (yaml.safe_load(path.read_text()) or {}).get("current-context") or ""
-    except (OSError, yaml.YAMLError) as exc:
-        raise CliError(f"invalid kubeconfig {path}: {exc}") from exc
-    if not context.startswith("kubemu-"):
-        raise CliError(f"{path} is not a kubemu cluster's kubeconfig (context {context!r})")
-    return context.removeprefix("kubemu-"), None
+    run_on_cluster(name, kubeconfig_file, Overlay, body, error=NetError,
+                   exit_codes={ResolveError: EXIT_RESOLVE})
