@@ -210,6 +210,7 @@ async def up(*, name: str = "kubemu", store_replicas: int = 3, apiservers: int =
                                        nodes_per_actor=nodes_per_actor, schedulers=schedulers,
                                        controller_managers=controller_managers,
                                        zone_per_host=zone_per_host, timeout=ready_timeout,
+                                       control_host=ray.get_runtime_context().get_node_id(),
                                        progress=progress)
             if wait_nodes_ready and node_list:
                 info.nodes_ready = await wait_nodes_ready_(

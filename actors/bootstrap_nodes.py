@@ -33,20 +33,25 @@ async def start_control_plane(*, cluster: str, access: ApiAccess, time_scale: fl
                               nodes: list[dict], hosts: list[str], nodes_per_actor: int = 1,
                               schedulers: int = 1, controller_managers: int = 1,
                               zone_per_host: bool = False, timeout: float = 90.0,
+                              control_host: str | None = None,
                               progress: Progress = no_progress) -> list[Any]:
     """Start the controller managers, schedulers and node actors of `cluster` (nodes over the
     Ray node ids `hosts`); return every handle started, once each node has registered. A
     component that fails to start raises its error after the others have started (their
-    handles are attached to the error as `.handles`, for the caller to stop)."""
+    handles are attached to the error as `.handles`, for the caller to stop). The schedulers
+    and controller managers run on the Ray node `control_host` (with the API servers, as on a
+    kubeadm control-plane host), so losing a worker host loses nodes, never the control plane."""
     client = access.client(user_agent="kubemu-bootstrap")
     try:
         await ensure_addons(client)
     finally:
         await client.close()
     progress("control plane", 0, schedulers + controller_managers)
+    pinned = placement.node_strategy(control_host) if control_host and len(hosts) > 1 else None
     starts = [start_component(cluster=cluster, kind=kind, name=f"{kind}-{i}",
                               access=access, time_scale=time_scale,
-                              options={"identity": f"{kind}-{i}"}, seed=1000 * i + offset)
+                              options={"identity": f"{kind}-{i}"}, seed=1000 * i + offset,
+                              scheduling_strategy=pinned)
               for kind, count, offset in (("controller-manager", controller_managers, 1),
                                           ("scheduler", schedulers, 2))
               for i in range(1, count + 1)]

@@ -15,6 +15,9 @@ the Ray side only turns it into scheduling options:
   2.60 ignores a *soft* one for actors that reserve no resources (they land anywhere), and a
   hard one is also what a machine does: when a host dies its emulated nodes die with it for
   good (Ray cannot restart them elsewhere), go NotReady, and Kubernetes moves their pods.
+- **The control plane** (API servers, DNS, schedulers, controller managers) runs on the Ray
+  node of the process that ran `kubemu up`, like a kubeadm control-plane host: losing a
+  worker host loses emulated nodes and store replicas, never the whole control plane.
 - **--zone-per-host**: zone i (zones in sorted order) goes to Ray node i mod hosts, so losing a
   host loses exactly a zone, as in a real cloud. Node pools are then built per zone so that a
   pool never straddles two hosts.

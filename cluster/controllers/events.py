@@ -6,8 +6,8 @@ queued Events as core/v1 Events in the involved object's namespace ("default" fo
 cluster-scoped objects, as upstream). Repeats are aggregated as upstream's correlator does:
 the same (object uid, type, reason, message) seen again patches the existing Event's `count`
 and `lastTimestamp` instead of creating another. The queue is bounded; when it is full new
-Events are dropped (Events are best effort upstream too), and a failed write is logged and
-dropped; several writers drain the queue at once, so a burst (a 250-pod scale-up) does not
+Events are dropped (Events are best effort upstream too), and a failed write (or one still unanswered after
+10 s) is logged and dropped; several writers drain the queue at once, so a burst (a 250-pod scale-up) does not
 back up behind one round trip per Event. Names are `<object name>.<16 hex digits>` like upstream's. `for_component(name)` gives a
 recorder sharing this one's queue and writer under another source component, so every
 controller in the controller manager signs its Events as upstream's do
@@ -31,6 +31,7 @@ NORMAL = "Normal"
 WARNING = "Warning"
 _QUEUE_LIMIT = 5000
 _WRITERS = 8  # Event writes in flight: one round trip each, so a burst drains in parallel
+_WRITE_TIMEOUT = 10.0  # seconds: a write stuck on a dead connection frees its writer
 _REMEMBERED = 4096  # aggregation keys kept (oldest forgotten first)
 
 log = logging.getLogger("kubemu.events")
@@ -78,9 +79,9 @@ class EventRecorder:
         while True:
             event, when, component = await self._queue.get()
             try:
-                await self._write(event, when, component)
-            except ApiError as exc:
-                log.debug("event %s dropped: %s", event["reason"], exc)
+                await asyncio.wait_for(self._write(event, when, component), _WRITE_TIMEOUT)
+            except (ApiError, asyncio.TimeoutError) as exc:
+                log.debug("event %s dropped: %r", event["reason"], exc)
             except Exception:  # an Event is never worth crashing a component
                 log.exception("event %s dropped", event["reason"])
 

@@ -11,7 +11,9 @@ partial cache), then starts the queue's timer (`queue.run_timer(sleep)`) and `wo
 tasks. A worker takes a Request, awaits `reconcile(request)` and settles the key:
 - it raised: log it (controller and key; an API error such as a 409 Conflict, the routine
   loss of a write race to a stale cache, without a traceback) and `add_rate_limited` --
-  per-key exponential backoff;
+  per-key exponential backoff -- except a write refused because the namespace is being
+  deleted: that key is dropped, as upstream's controllers do (retrying cannot succeed, and
+  the namespace's deletion removes the object);
 - it returned `Result(requeue_after=s)`: `forget` the backoff and `add_after(s)`;
 - it returned None or `Result()`: `forget`;
 and always `done`, so a key re-added meanwhile is queued again. The queue guarantees no two
@@ -33,6 +35,7 @@ from typing import Any, Protocol
 from kubemu.cluster.api.errors import ApiError, Conflict
 from kubemu.cluster.client.workqueue import ShutDown, WorkQueue
 from kubemu.cluster.clock import Clock
+from kubemu.cluster.controllers.podcontrol import is_namespace_terminating
 from kubemu.cluster.controllers.reconcile import Request, Result
 
 __all__ = ["Controller", "MapFunc", "Source", "owner_requests"]
@@ -162,6 +165,10 @@ class Controller:
             result = await self._reconcile(request)
         except ApiError as exc:  # the API said no (409 race, 403 terminating namespace...):
             self.errors += 1    # routine for a level-based controller; retry, no traceback
+            if is_namespace_terminating(exc):  # upstream drops these: the namespace's
+                self.queue.forget(request)     # deletion removes the object anyway
+                log.debug("controller %s: %s: %s (dropped)", self.name, request, exc)
+                return
             level = logging.INFO if isinstance(exc, Conflict) else logging.WARNING
             log.log(level, "controller %s: %s: %s (requeue)", self.name, request, exc,
                     extra={"controller": self.name, "key": str(request)})

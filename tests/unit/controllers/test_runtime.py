@@ -389,3 +389,27 @@ def test_request_key_round_trips():
 def test_result_rejects_a_negative_requeue_after():
     with pytest.raises(ValueError):
         Result(requeue_after=-1)
+
+
+async def test_a_write_refused_by_a_terminating_namespace_is_dropped_not_retried(
+        client, clock, configmaps):
+    """Upstream's controllers drop such keys: retrying can never succeed, and the namespace's
+    deletion takes the object away anyway."""
+    await client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gone"}})
+    await client.create(configmap("held", "x", ns="gone"), namespace="gone")
+    await client.delete("v1", "Namespace", "gone")  # Terminating while it holds content
+    attempts: list[Request] = []
+
+    async def create_in_gone(request: Request) -> None:
+        attempts.append(request)
+        await client.create(configmap(request.name, "x", ns="gone"), namespace="gone")
+
+    controller = Controller("mirror", reconcile=create_in_gone, clock=clock,
+                            sleep=VirtualSleep(clock))
+    controller.watch(configmaps)
+    async with running(controller, configmaps):
+        await client.create(configmap("a", "1"))
+        await settle(lambda: controller.errors == 1)
+        await idle()
+        assert attempts == [Request("default", "a")]
+        assert (controller.queue.waiting, controller.queue.num_requeues(attempts[0])) == (0, 0)
