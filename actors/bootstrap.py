@@ -128,7 +128,7 @@ async def up(*, name: str = "kubemu", store_replicas: int = 3, apiservers: int =
              ray_address: str | None = None, ready_timeout: float = READY_TIMEOUT,
              nodes: int = 3, zones: int = 3, node_cpu: str = "4", node_memory: str = "8Gi",
              max_pods: int = 110, time_scale: float = 1.0, control_plane: bool = True,
-             nodes_per_actor: int = 1, schedulers: int = 1,
+             nodes_per_actor: int | None = None, schedulers: int = 1,
              controller_managers: int = 1, dns_port: int = DEFAULT_DNS_PORT,
              node_list: list[dict] | None = None, zone_per_host: bool = False,
              detach: bool = False, wait_nodes_ready: bool = False,
@@ -181,6 +181,8 @@ async def up(*, name: str = "kubemu", store_replicas: int = 3, apiservers: int =
             info.ray_address = ray.get_runtime_context().gcs_address
         hosts = placement.alive_hosts()
         info.hosts = len(hosts)
+        if nodes_per_actor is None:
+            nodes_per_actor = placement.pool_size(len(node_list), len(hosts))
         progress("store", 0, store_replicas)
         where = placement.plan([h.node_id for h in hosts], store_replicas=store_replicas,
                                actor_zones=[])
@@ -209,12 +211,14 @@ async def up(*, name: str = "kubemu", store_replicas: int = 3, apiservers: int =
             await _start_control_plane(info, node_list, hosts=[h.node_id for h in hosts],
                                        nodes_per_actor=nodes_per_actor, schedulers=schedulers,
                                        controller_managers=controller_managers,
-                                       zone_per_host=zone_per_host, timeout=ready_timeout,
+                                       zone_per_host=zone_per_host,
+                                       timeout=max(ready_timeout, 0.15 * len(node_list)),
                                        control_host=ray.get_runtime_context().get_node_id(),
                                        progress=progress)
             if wait_nodes_ready and node_list:
                 info.nodes_ready = await wait_nodes_ready_(
-                    info.access, len(node_list), timeout=ready_timeout, progress=progress)
+                    info.access, len(node_list),
+                    timeout=max(ready_timeout, 0.15 * len(node_list)), progress=progress)
         info.actors = cluster_actor_names(name)
         write_kubeconfig(info.kubeconfig, name, server=info.server, token=info.token,
                          ca_pem=info.ca_pem)
@@ -296,14 +300,16 @@ async def _start_control_plane(info: ClusterInfo, nodes: list[dict], **options: 
     except BaseException as exc:
         info.component_handles = list(getattr(exc, "handles", ()))
         if isinstance(exc, TimeoutError):
-            raise BootstrapError(str(exc)) from None
+            raise BootstrapError(str(exc) or "timed out starting the control plane and "
+                                 "nodes") from None
         if isinstance(exc, Exception):
             raise BootstrapError(f"a cluster component failed to start: {exc}") from exc
         raise
 
 
 def _check(name: str, *, home: Any, store_replicas: int, apiservers: int, schedulers: int,
-           controller_managers: int, zones: int, time_scale: float, nodes_per_actor: int,
+           controller_managers: int, zones: int, time_scale: float,
+           nodes_per_actor: int | None,
            nodes: list[dict], control_plane: bool, host: str, api_port: int,
            dns_port: int) -> None:
     """Everything checkable before anything starts; BootstrapError in one line."""
@@ -311,7 +317,7 @@ def _check(name: str, *, home: Any, store_replicas: int, apiservers: int, schedu
         raise BootstrapError("a cluster needs at least one store replica and one API server")
     if schedulers < 1 or controller_managers < 1:
         raise BootstrapError("--schedulers and --controller-managers must be >= 1")
-    if zones < 1 or time_scale <= 0 or nodes_per_actor < 1:
+    if zones < 1 or time_scale <= 0 or (nodes_per_actor is not None and nodes_per_actor < 1):
         raise BootstrapError("--nodes must be >= 0, --zones and --nodes-per-actor >= 1 "
                              "and --time-scale > 0")
     names = [n["name"] for n in nodes]

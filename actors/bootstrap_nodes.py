@@ -19,6 +19,7 @@ from kubemu.actors import placement
 from kubemu.actors.access import ApiAccess
 from kubemu.actors.addons import ensure_addons
 from kubemu.actors.components import node_actor_name, start_component
+from kubemu.cluster.controllers.nodeipam import cluster_cidr_for
 
 __all__ = ["Progress", "start_control_plane", "wait_nodes_ready", "node_ready", "no_progress"]
 
@@ -50,7 +51,9 @@ async def start_control_plane(*, cluster: str, access: ApiAccess, time_scale: fl
     pinned = placement.node_strategy(control_host) if control_host and len(hosts) > 1 else None
     starts = [start_component(cluster=cluster, kind=kind, name=f"{kind}-{i}",
                               access=access, time_scale=time_scale,
-                              options={"identity": f"{kind}-{i}"}, seed=1000 * i + offset,
+                              options={"identity": f"{kind}-{i}",
+                                       "cluster_cidr": cluster_cidr_for(len(nodes))},
+                              seed=1000 * i + offset,
                               scheduling_strategy=pinned)
               for kind, count, offset in (("controller-manager", controller_managers, 1),
                                           ("scheduler", schedulers, 2))
@@ -113,18 +116,23 @@ async def _wait_nodes(access: ApiAccess, count: int, *, ready: bool, timeout: fl
     client = access.client(user_agent="kubemu-bootstrap")
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
+    done, trouble = 0, ""
     try:
         while True:
-            items = (await client.list("v1", "Node")).get("items") or []
-            done = sum(map(node_ready, items)) if ready else len(items)
-            progress(step, min(done, count), count)
-            if done >= count:
-                return done
+            try:  # a busy API server (a thousand nodes registering) may answer slowly
+                items = (await client.list("v1", "Node")).get("items") or []
+            except Exception as exc:  # noqa: BLE001 - poll again until the deadline
+                trouble = f" (last error: {type(exc).__name__}: {exc})".replace(": )", ")")
+            else:
+                done = sum(map(node_ready, items)) if ready else len(items)
+                progress(step, min(done, count), count)
+                if done >= count:
+                    return done
             if loop.time() > deadline:
                 if ready:
                     return done
                 raise TimeoutError(f"only {done} of {count} nodes registered within "
-                                   f"{timeout:.0f}s")
+                                   f"{timeout:.0f}s{trouble}")
             await asyncio.sleep(0.2)
     finally:
         await client.close()

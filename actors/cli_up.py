@@ -59,8 +59,9 @@ _FILE_SETTINGS = ("name", "store_replicas", "apiservers", "schedulers", "control
               help="Memory capacity of each node.")
 @click.option("--max-pods", type=click.IntRange(1, 10_000), default=110, show_default=True,
               help="Pod capacity of each node.")
-@click.option("--nodes-per-actor", type=click.IntRange(1, 1000), default=1,
-              show_default=True, help="Emulated nodes hosted by one actor (node pools).")
+@click.option("--nodes-per-actor", type=click.IntRange(1, 1000), default=None,
+              help="Emulated nodes hosted by one actor (node pools). Default: one actor per "
+                   "node up to 20 nodes, then pools of at most 100, at least two per host.")
 @click.option("--schedulers", type=click.IntRange(1, 16), default=1, show_default=True,
               help="Scheduler replicas (leader-elected: one schedules, the others stand by).")
 @click.option("--controller-managers", type=click.IntRange(1, 16), default=1,

@@ -153,7 +153,9 @@ class ComponentActor(NodeOverlay):
         if self.kind == "scheduler":
             return Scheduler(client, self.timing, rng=random.Random(self.rng.random()))
         return ControllerManager(client, self.timing, rng=random.Random(self.rng.random()),
-                                 ca_cert=self.access.ca_pem.decode())
+                                 ca_cert=self.access.ca_pem.decode(),
+                                 **({"cluster_cidr": self.options["cluster_cidr"]}
+                                    if self.options.get("cluster_cidr") else {}))
 
 
 async def start_component(*, cluster: str, kind: str, name: str, access: ApiAccess,

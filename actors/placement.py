@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["RayHost", "Plan", "plan", "store_strategy", "spread", "zone_hosts",
-           "pools_by_zone", "alive_hosts", "store_group", "remove_store_group",
+           "pools_by_zone", "pool_size", "SINGLE_ACTOR_NODES", "POOL_LIMIT", "alive_hosts", "store_group", "remove_store_group",
            "node_strategy", "store_group_name"]
 
 
@@ -85,6 +85,21 @@ def spread(count: int, hosts: Sequence[str]) -> list[str]:
 def zone_hosts(zones: Sequence[str], hosts: Sequence[str]) -> dict[str, str]:
     """Zone i (in sorted order) -> hosts[i mod len(hosts)]."""
     return {zone: hosts[i % len(hosts)] for i, zone in enumerate(sorted(set(zones)))}
+
+
+SINGLE_ACTOR_NODES = 20  # up to this many nodes: one actor each (kill one, lose one node)
+POOL_LIMIT = 100  # nodes one pool actor hosts at most when sized automatically
+
+
+def pool_size(nodes: int, hosts: int) -> int:
+    """Nodes per actor when the user did not choose: one actor per node for small clusters
+    (each node dies alone, as a machine does); beyond, pools -- an actor costs ~40 MiB, a
+    pooled node a few -- at least two per host so both cores of a host work, and none over
+    POOL_LIMIT nodes (one event loop renews every pooled node's Lease)."""
+    if nodes <= SINGLE_ACTOR_NODES:
+        return 1
+    pools = min(nodes, max(2 * max(hosts, 1), -(-nodes // POOL_LIMIT)))
+    return -(-nodes // pools)
 
 
 def pools_by_zone(nodes: Sequence[dict], size: int) -> list[list[dict]]:

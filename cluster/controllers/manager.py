@@ -27,7 +27,7 @@ from kubemu.cluster.controllers.garbagecollector import GarbageCollector
 from kubemu.cluster.controllers.job import JobController
 from kubemu.cluster.controllers.loadbalancer import LoadBalancerController
 from kubemu.cluster.controllers.namespace import NamespaceController
-from kubemu.cluster.controllers.nodeipam import NodeIpamController
+from kubemu.cluster.controllers.nodeipam import DEFAULT_CLUSTER_CIDR, NodeIpamController
 from kubemu.cluster.controllers.nodelifecycle import NodeLifecycleController
 from kubemu.cluster.controllers.podgc import PodGCController
 from kubemu.cluster.controllers.replicaset import ReplicaSetController
@@ -63,7 +63,8 @@ CONTROLLERS: dict[str, Builder] = {
                                                                    recorder=r),
     "taint-eviction-controller": lambda c, t, f, r, o: TaintEvictionController(
         c, t, factory=f, recorder=r),
-    "nodeipam": lambda c, t, f, r, o: NodeIpamController(c, t, factory=f, recorder=r),
+    "nodeipam": lambda c, t, f, r, o: NodeIpamController(
+        c, t, factory=f, recorder=r, cluster_cidr=o["cluster_cidr"]),
     "podgc": lambda c, t, f, r, o: PodGCController(c, t, factory=f, recorder=r),
     "service-lb-controller": lambda c, t, f, r, o: LoadBalancerController(
         c, t, factory=f, recorder=r),
@@ -90,7 +91,8 @@ EVENT_SOURCES = {
 
 class ControllerManager:
     def __init__(self, client: Any, timing: Timing, *, controllers: list[str] | None = None,
-                 ca_cert: str | None = None, rng: random.Random | None = None) -> None:
+                 ca_cert: str | None = None, rng: random.Random | None = None,
+                 cluster_cidr: str = DEFAULT_CLUSTER_CIDR) -> None:
         names = list(CONTROLLERS) if controllers is None else controllers
         unknown = [n for n in names if n not in CONTROLLERS]
         if unknown:
@@ -100,7 +102,7 @@ class ControllerManager:
         self.timing = timing
         self.factory = InformerFactory(client, timing)
         self.recorder = EventRecorder(client, timing, component="controller-manager")
-        options = {"ca_cert": ca_cert}
+        options = {"ca_cert": ca_cert, "cluster_cidr": cluster_cidr}
         self.controllers = {name: CONTROLLERS[name](
             client, timing, self.factory, self.recorder.for_component(EVENT_SOURCES[name]),
             options) for name in names}

@@ -33,13 +33,21 @@ from kubemu.cluster.controllers.runtime import Controller
 from kubemu.cluster.timing import Timing
 
 __all__ = ["NodeIpamController", "CidrSet", "CidrExhausted", "CONTROLLER_NAME",
-           "DEFAULT_CLUSTER_CIDR"]
+           "DEFAULT_CLUSTER_CIDR", "LARGE_CLUSTER_CIDR", "cluster_cidr_for"]
 
 CONTROLLER_NAME = "node-ipam-controller"
-DEFAULT_CLUSTER_CIDR = "10.244.0.0/16"
+DEFAULT_CLUSTER_CIDR = "10.244.0.0/16"  # kubeadm's usual --pod-network-cidr: 256 nodes
+LARGE_CLUSTER_CIDR = "10.240.0.0/12"  # 4,096 /24s; holds 10.244.0.0/16, clear of 10.96.0.0/12
 _MAX_PREFIX_DIFF = 16
 
 log = logging.getLogger("kubemu.controllers.nodeipam")
+
+
+def cluster_cidr_for(nodes: int, *, node_mask_size: int = 24) -> str:
+    """The cluster CIDR a cluster of `nodes` nodes is given: kubeadm's /16 while a /24 per
+    node fits, else a /12 (as large clusters pass a wider --cluster-cidr)."""
+    fits = 1 << (node_mask_size - 16)
+    return DEFAULT_CLUSTER_CIDR if nodes <= fits else LARGE_CLUSTER_CIDR
 
 
 class CidrExhausted(Exception):

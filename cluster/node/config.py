@@ -41,6 +41,6 @@ class NodeConfig:
     lease_duration_seconds: int = 40
     lease_renew_interval: float = 10.0  # a quarter of the lease duration
     node_status_update_frequency: float = 10.0  # how often status is computed and compared
-    node_status_report_frequency: float = 60.0  # heartbeat even when nothing changed
+    node_status_report_frequency: float = 300.0  # upstream 5m: unchanged status is re-posted
     eviction_monitoring_interval: float = 10.0
     eviction_pressure_transition_period: float = 300.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from kubemu.actors import placement
 from kubemu.actors.placement import plan, pools_by_zone, spread, store_strategy, zone_hosts
 
 
@@ -63,3 +64,17 @@ def test_pools_never_straddle_zones():
     assert [[n["name"] for n in p] for p in pools] == [
         ["n0", "n3"], ["n6"], ["n1", "n4"], ["n2", "n5"]]
     assert all(len({n["zone"] for n in p}) == 1 for p in pools)
+
+
+@pytest.mark.parametrize(("nodes", "hosts", "size", "actors"), [
+    pytest.param(6, 1, 1, 6, id="small-cluster-one-actor-per-node"),
+    pytest.param(20, 1, 1, 20, id="twenty-still-one-each"),
+    pytest.param(21, 1, 11, 2, id="pools-start-at-21-two-per-host"),
+    pytest.param(100, 1, 50, 2, id="hundred-on-one-host-two-pools"),
+    pytest.param(100, 4, 13, 8, id="hundred-on-four-hosts-two-pools-each"),
+    pytest.param(1000, 1, 100, 10, id="thousand-in-pools-of-100"),
+    pytest.param(1000, 10, 50, 20, id="thousand-on-ten-hosts"),
+])
+def test_automatic_pool_size(nodes, hosts, size, actors):
+    assert placement.pool_size(nodes, hosts) == size
+    assert -(-nodes // size) == actors

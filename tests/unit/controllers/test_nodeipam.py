@@ -4,10 +4,12 @@ CidrSet's round-robin allocation."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from collections.abc import Awaitable, Callable
 
 import pytest
-from kubemu.cluster.controllers.nodeipam import CidrExhausted, CidrSet, NodeIpamController
+from kubemu.cluster.controllers.nodeipam import (CidrExhausted, CidrSet, NodeIpamController,
+                                               cluster_cidr_for)
 from tests import vtime
 from tests.kube import Kube, api, eventually
 from tests.unit.controllers.nodekit import events
@@ -129,3 +131,18 @@ def test_cidr_set_round_robin_occupy_release_and_exhaustion() -> None:
 def test_cidr_set_rejects_bad_masks(cluster: str, mask: int) -> None:
     with pytest.raises(ValueError):
         CidrSet(cluster, mask)
+
+
+@pytest.mark.parametrize(("nodes", "cidr"), [
+    pytest.param(6, "10.244.0.0/16", id="kubeadm-default"),
+    pytest.param(256, "10.244.0.0/16", id="a-24-each-still-fits"),
+    pytest.param(257, "10.240.0.0/12", id="wider"),
+    pytest.param(1000, "10.240.0.0/12", id="thousand"),
+])
+def test_a_cluster_gets_a_cluster_cidr_with_a_24_for_every_node(nodes: int, cidr: str) -> None:
+    assert cluster_cidr_for(nodes) == cidr
+    blocks = CidrSet(cidr, 24)
+    given = {blocks.allocate_next() for _ in range(nodes)}
+    assert len(given) == nodes
+    services = ipaddress.ip_network("10.96.0.0/12")
+    assert not ipaddress.ip_network(cidr).overlaps(services)
