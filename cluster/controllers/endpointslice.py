@@ -80,9 +80,9 @@ class EndpointSliceController:
         self.controller.watch(self.pod_informer, map_to=self._pod_requests)
         self.controller.watch(self.slice_informer, map_to=self._slice_requests)
         self.slice_informer.add_handler(on_delete=self._slice_deleted)
-        self.node_informer.add_handler(lambda n: self._nodes_changed(),
-                                       lambda o, n: self._nodes_changed(),
-                                       lambda n: self._nodes_changed())
+        self.node_informer.add_handler(lambda n: self._nodes_changed(n),
+                                       lambda o, n: self._nodes_changed(n),
+                                       lambda n: self._nodes_changed(n, gone=True))
 
     @property
     def informers(self) -> list[Any]:
@@ -220,9 +220,12 @@ class EndpointSliceController:
             if written is not None and name in written:
                 del written[name]
 
-    def _nodes_changed(self) -> None:
+    def _nodes_changed(self, node: dict, *, gone: bool = False) -> None:
         before = self.topology.cpu_ratios_by_zone
-        self.topology.set_nodes(self.node_informer.lister.list())
+        if gone:
+            self.topology.remove_node(node)
+        else:
+            self.topology.update_node(node)
         if self.topology.cpu_ratios_by_zone == before:
             return
         for service in self.service_informer.lister.list():

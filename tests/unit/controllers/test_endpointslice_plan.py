@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from kubemu.cluster.controllers.endpointslice_hints import (
     SliceInfo, TopologyCache, hints_enabled)
 from kubemu.cluster.controllers.endpointslice_reconciler import (
@@ -110,3 +112,29 @@ def test_unchanged_slices_keep_hints_that_still_fit() -> None:
 ])
 def test_hints_enabled_by_annotation(annotations, enabled) -> None:
     assert hints_enabled(annotations) is enabled
+
+
+_NODE_EVENTS = st.lists(st.tuples(
+    st.sampled_from(["put", "delete"]), st.integers(0, 5),
+    st.sampled_from(["a", "b", "c", ""]), st.sampled_from(["0", "1", "2", "500m"]),
+    st.booleans()), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_NODE_EVENTS)
+def test_zone_ratios_kept_node_by_node_equal_a_fresh_count(events) -> None:
+    """The cache follows node events one at a time; its ratios always equal what counting
+    every node afresh gives."""
+    cache, current = TopologyCache(), {}
+    for op, i, zone, cpu, ready in events:
+        node = {"metadata": {"name": f"n{i}", "labels": {"topology.kubernetes.io/zone": zone}},
+                "status": {"allocatable": {"cpu": cpu}, "conditions": [
+                    {"type": "Ready", "status": "True" if ready else "False"}]}}
+        if op == "put":
+            current[f"n{i}"] = node
+            cache.update_node(node)
+        elif current.pop(f"n{i}", None) is not None:
+            cache.remove_node(node)
+        fresh = TopologyCache()
+        fresh.set_nodes(list(current.values()))
+        assert cache.cpu_ratios_by_zone == fresh.cpu_ratios_by_zone
