@@ -246,6 +246,8 @@ from kubemu.actors.cli_net import net  # the `net` group lives in its module
 main.add_command(net)
 from kubemu.actors.cli_chaos import chaos  # the `chaos` group lives in its module
 main.add_command(chaos)
+from kubemu.actors.cli_load import load  # `kubemu load` lives in its module
+main.add_command(load)
 
 if __name__ == "__main__":
     main()
