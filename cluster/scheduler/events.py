@@ -92,6 +92,8 @@ def pod_update_actions(old: dict, new: dict) -> list[str]:
     if ((old.get("metadata") or {}).get("labels") or {}) != \
             ((new.get("metadata") or {}).get("labels") or {}):
         actions.append(UPDATE_POD_LABEL)
+    if old_spec == new_spec:  # a status update (the common case): nothing else to compare
+        return actions or [UPDATE]
     before, after = pod_requests(old), pod_requests(new)
     if (after.milli_cpu < before.milli_cpu or after.memory < before.memory
             or after.ephemeral_storage < before.ephemeral_storage

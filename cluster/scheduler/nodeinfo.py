@@ -132,7 +132,7 @@ class NodeInfo:
 
     __slots__ = ("node", "pods", "requested", "non_zero_requested", "allocatable", "generation",
                  "labels", "taints", "unschedulable", "pods_with_affinity",
-                 "pods_with_required_anti_affinity", "_name")
+                 "pods_with_required_anti_affinity", "_name", "_sums", "_recent")
 
     def __init__(self, node: dict | None = None, *, pods: list[dict] | tuple = ()) -> None:
         self.node: dict | None = None
@@ -145,6 +145,11 @@ class NodeInfo:
         self.unschedulable = False
         self.pods_with_affinity: list[dict] = []
         self.pods_with_required_anti_affinity: list[dict] = []
+        # pod key -> (spec, requests, non-zero requests), and the entry of the pod removed
+        # last: an update (remove, then add of the new object) with an unchanged spec reuses
+        # the sums instead of parsing every quantity again
+        self._sums: dict[str, tuple[dict, Resources, Resources]] = {}
+        self._recent: tuple[str, tuple[dict, Resources, Resources] | None] = ("", None)
         self._name = ""
         self.generation = _next_generation()
         if node is not None:
@@ -173,7 +178,13 @@ class NodeInfo:
     def add_pod(self, pod: dict) -> None:
         """Account for `pod` on this node (assigned or assumed)."""
         self.pods.append(pod)
-        requested, non_zero = _pod_sums(pod)
+        key, spec = pod_key(pod), pod.get("spec") or {}
+        known = self._sums.get(key) or (self._recent[1] if self._recent[0] == key else None)
+        if known is not None and known[0] == spec:  # a status update: same requests
+            requested, non_zero = known[1], known[2]
+        else:
+            requested, non_zero = _pod_sums(pod)
+        self._sums[key] = (spec, requested, non_zero)
         self.requested.add(requested)
         self.non_zero_requested.milli_cpu += non_zero.milli_cpu
         self.non_zero_requested.memory += non_zero.memory
@@ -195,7 +206,9 @@ class NodeInfo:
         else:
             return False
         del self.pods[i]
-        requested, non_zero = _pod_sums(known)
+        held = self._sums.pop(key, None)
+        self._recent = (key, held)
+        requested, non_zero = (held[1], held[2]) if held is not None else _pod_sums(known)
         self.requested.sub(requested)
         self.non_zero_requested.milli_cpu -= non_zero.milli_cpu
         self.non_zero_requested.memory -= non_zero.memory
@@ -219,6 +232,8 @@ class NodeInfo:
         other.unschedulable = self.unschedulable
         other.pods_with_affinity = list(self.pods_with_affinity)
         other.pods_with_required_anti_affinity = list(self.pods_with_required_anti_affinity)
+        other._sums = dict(self._sums)
+        other._recent = self._recent
         other._name = self._name
         other.generation = self.generation
         return other
