@@ -13,7 +13,7 @@ raises its `kubemu.cluster.store.errors` type.
 
 `watch` long-polls any live replica from the next revision it has not yet yielded and moves to
 another replica on failure, so its events stay in revision order without gaps or duplicates
-across failover.
+across failover; `progress` is the same call answered at once (how far a range is quiet).
 """
 
 from __future__ import annotations
@@ -190,6 +190,26 @@ class StoreClient:
             if answer is None:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _MAX_BACKOFF)
+
+    async def progress(self, key: str, range_end: str, start_revision: int) -> int | None:
+        """The revision through which the range has no event at or after `start_revision`,
+        as one replica (the leader when known) has applied it -- a progress notify on demand,
+        which the API server's watch cache asks for before a consistent read; None when no
+        replica answered."""
+        replica = self._leader or self._ids[self._next_watch_replica % len(self._ids)]
+        handle = self._handle(replica)
+        if handle is None:
+            return None
+        try:
+            answer = await asyncio.wait_for(
+                handle.watch.remote(key, range_end, start_revision, 0.0, 1), _ATTEMPT_SECONDS)
+        except (RayActorError, asyncio.TimeoutError):
+            self._forget(replica)
+            return None
+        if isinstance(answer, dict):
+            raise error_from_result(answer)
+        events, complete_through = answer
+        return events[0]["kv"]["mod_revision"] - 1 if events else complete_through
 
     async def leader(self) -> int:
         """The current leader's id (discovered afresh)."""

@@ -4,7 +4,8 @@ It parses the path (`/api/v1/namespaces/{ns}/{plural}/{name}/{sub}`, `/apis/{g}/
 checks the bearer token and the body size before reading anything, picks the verb from method
 and path, maps query parameters to handler options, and negotiates the answer: plain JSON, a
 `meta.k8s.io/v1` Table when the Accept header asks for one (kubectl get), or aggregated
-discovery. Every failure is an `ApiError` turned into a `Status` here and nowhere else, so a
+discovery. Lists and watches go to the watch hub (lists from its watch caches, falling back
+to the store). Every failure is an `ApiError` turned into a `Status` here and nowhere else, so a
 bad request can never leave a half-written object or a traceback.
 """
 
@@ -25,11 +26,12 @@ from kubemu.cluster.api.errors import (
     RequestEntityTooLarge, Unauthorized,
 )
 from kubemu.cluster.api.handlers import PATCH_TYPES, Handlers, Options
-from kubemu.cluster.api.lists import ListQuery, list_objects
+from kubemu.cluster.api.lists import ListQuery
 from kubemu.cluster.api.openapi import OpenAPICache
 from kubemu.cluster.api.registry import Resource
 from kubemu.cluster.api.request import JSON, Request, Response
 from kubemu.cluster.api.table import to_table
+from kubemu.cluster.api.watchcache_lists import serve_list
 from kubemu.cluster.api.watches import WatchHub, watch_events
 
 __all__ = ["Router", "MAX_BODY_BYTES"]
@@ -151,7 +153,7 @@ class Router:
                 query = _list_query(q)
                 if q.get("watch") in ("true", "1"):
                     return self._watch(res, t.namespace, query, q, accept)
-                listed = await list_objects(self.h.store, res, t.namespace, query)
+                listed = await serve_list(self.hub, res, t.namespace, query)
                 return self._listing(res, listed, accept, q)
             if m == "POST":
                 body = _body(req)
@@ -215,7 +217,7 @@ class Router:
         options = _delete_options(req)
         if options.get("dryRun"):
             opts.dry_run = True
-        listed = await list_objects(self.h.store, res, namespace, _list_query(req.query))
+        listed = await serve_list(self.hub, res, namespace, _list_query(req.query))
         deleted = []
         for obj in listed["items"]:
             md = obj["metadata"]

@@ -1,7 +1,8 @@
 """ApiServer: the API server's parts assembled over one store, with no HTTP and no Ray.
 
 It owns the registry (kept in step with the CustomResourceDefinitions in the store, so two API
-servers over one store serve the same kinds), the handlers, the watch hub, the OpenAPI cache,
+servers over one store serve the same kinds), the handlers, the watch hub (one store watch per
+resource and the watch caches lists are served from; `hub.stats` counts them), the OpenAPI cache,
 the router, and two background loops: CRD sync and namespace finalisation (the latter only with
 `finalize_namespaces`, the default for a standalone API server; a cluster whose controller
 manager runs the namespace controller passes False and lets it finalise). `bootstrap`

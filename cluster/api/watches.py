@@ -1,35 +1,38 @@
 """Watch: Kubernetes watch events from store events, fanned out through one feed per resource.
 
-A `WatchHub` keeps one store watch per resource (started on first use) and a ring of its recent
-events, and hands every API watcher a bounded queue fed from it, so a hundred watchers cost
-the store one watch. A watcher that starts older than the ring reads the store directly
-(which answers 410 once compacted); a watcher too slow to keep up is ended, as kube-apiserver
-ends one, and resumes from its last resourceVersion.
+A `WatchHub` keeps one `Feed` per resource (started on first use): one store watch, a ring of
+its recent events, the queues of the API watchers it feeds and the resource's `WatchCache`
+(`watchcache_feed`). A watcher whose start the ring holds is served from the ring alone; one
+that starts older than the ring reads the store directly (which answers 410 once compacted).
 
-Each store event is decoded once per feed (`_Change`, shared read-only by every watcher), and
-a watcher whose field selector pins an indexed field -- a kubelet's `spec.nodeName=<node>`
-Pod watch, as upstream's cacher triggers -- is handed only the events whose old or new object
-carries that value, so a hundred kubelets cost one decode per pod write, not a hundred.
+The hub also owns the watch caches lists are served from (`watchcache_lists`): `cache(res)`
+builds one lazily on a resource's first list, in the background (lists meanwhile read the
+store, as upstream's cacher delegates while not ready), and `fresh` waits, asking the store
+for progress, until a cache has seen through a revision. Events are not cached: they are
+many, short-lived and listed rarely. `stats` counts lists served from cache and store.
 
 `watch_events` turns store events into API events the way the watch cache does: a put is ADDED
 (created) or MODIFIED, a delete is DELETED carrying the last state at the delete's revision,
 and with selectors an object that starts (stops) matching is ADDED (DELETED). resourceVersion
-unset or "0" first sends the current objects as ADDED; BOOKMARK events carry the revision the
-watch has seen through; a compacted start is an ERROR event with a 410 Expired Status.
+unset or "0" first sends the current objects as ADDED (a list at that resourceVersion);
+BOOKMARK events carry the revision the watch has seen through; a start the store has
+compacted is an ERROR event with a 410 Expired Status, as a store watch would give, even when
+the ring still holds it (one small store read says so).
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 from kubemu.cluster.api.errors import ApiError, Expired, InternalError
-from kubemu.cluster.api.lists import ListQuery, list_objects, parse_resource_version, selectors_for
-from kubemu.cluster.api.objects import decode
+from kubemu.cluster.api.lists import ListQuery, parse_resource_version, selectors_for
 from kubemu.cluster.api.registry import Resource
+from kubemu.cluster.api.watchcache import WatchCache
+from kubemu.cluster.api.watchcache_feed import END, TRIGGER_FIELDS, Change, Feed, offer
+from kubemu.cluster.api.watchcache_lists import serve_list
 from kubemu.cluster.store import CompactedError, prefix_end
 
 __all__ = ["WatchHub", "watch_events", "BOOKMARK_SECONDS"]
@@ -37,169 +40,23 @@ __all__ = ["WatchHub", "watch_events", "BOOKMARK_SECONDS"]
 log = logging.getLogger(__name__)
 
 BOOKMARK_SECONDS = 5.0  # upstream sends about one a minute; clients only gain from more
-_RING = 20_000
-_QUEUE = 20_000
-_END = object()
-
-
-# Fields a watch's field selector may pin for routing (upstream's cacher IndexedTrigger).
-TRIGGER_FIELDS = {("", "pods"): "spec.nodeName"}
-
-
-class _Change:
-    """One store event, its objects decoded at most once and shared (never mutate them)."""
-
-    __slots__ = ("raw", "_obj", "_prev", "_deleted")
-
-    def __init__(self, raw: dict) -> None:
-        self.raw = raw
-        self._obj: dict | None = None
-        self._prev: dict | None = None
-        self._deleted: dict | None = None
-
-    @property
-    def key(self) -> str:
-        return self.raw["kv"]["key"]
-
-    @property
-    def revision(self) -> int:
-        return self.raw["kv"]["mod_revision"]
-
-    @property
-    def obj(self) -> dict:
-        if self._obj is None:
-            self._obj = decode(self.raw["kv"])
-        return self._obj
-
-    @property
-    def prev(self) -> dict | None:
-        if self._prev is None and self.raw.get("prev_kv") is not None:
-            self._prev = decode(self.raw["prev_kv"])
-        return self._prev
-
-    @property
-    def deleted(self) -> dict | None:
-        """The last state, stamped with the delete's revision (a DELETED event's object)."""
-        if self._deleted is None and self.prev is not None:
-            prev = self.prev
-            self._deleted = {**prev, "metadata": {**prev["metadata"],
-                                                  "resourceVersion": str(self.revision)}}
-        return self._deleted
-
-    def trigger_values(self, field: str) -> set[str]:
-        objs = [self.prev] if self.raw["type"] == "DELETE" else [self.obj, self.prev]
-        return {_field_value(o, field) for o in objs if o is not None}
-
-
-class _Feed:
-    """One store watch over a resource and the queues it feeds."""
-
-    def __init__(self, store: Any, res: Resource) -> None:
-        self.store = store
-        self.res = res
-        self.ring: collections.deque = collections.deque(maxlen=_RING)
-        self.floor = 0  # every event with revision >= floor is in the ring
-        self.through = 0
-        self.queues: set[asyncio.Queue] = set()  # every event
-        self.trigger_field = TRIGGER_FIELDS.get((res.group, res.plural))
-        self.triggered: dict[str, set[asyncio.Queue]] = {}  # field value -> its queues
-        self.task: asyncio.Task | None = None
-
-    async def start(self) -> None:
-        now = (await self.store.request({"op": "range", "key": "/", "count_only": True,
-                                         "limit": 1}))["revision"]
-        self.floor = self.through = now + 1
-        self.through = now
-        self.task = asyncio.get_running_loop().create_task(self._run(now + 1))
-
-    async def _run(self, start: int) -> None:
-        prefix = self.res.prefix()
-        try:
-            async for event in self.store.watch(prefix, prefix_end(prefix),
-                                                start_revision=start, progress=True):
-                if event.get("type") == "PROGRESS":
-                    self.through = max(self.through, event["revision"])
-                    marker = ("progress", self.through)
-                    self._publish(marker)
-                    continue
-                change = _Change(event)
-                revision = change.revision
-                if len(self.ring) == self.ring.maxlen:
-                    self.floor = self.ring[0][0] + 1
-                self.ring.append((revision, change))
-                self.through = max(self.through, revision - 1)
-                self._publish(("event", change))
-        except Exception as exc:  # the store client retries; anything left ends the feed
-            log.warning("watch feed for %s ended: %s", self.res.group_resource, exc)
-        finally:
-            for q in self._all_queues():
-                _offer(q, _END)
-            self.queues.clear()
-            self.triggered.clear()
-            self.task = None
-
-    def _publish(self, item: tuple) -> None:
-        if item[0] == "progress" or not self.triggered:
-            targets = self._all_queues() if item[0] == "progress" else list(self.queues)
-        else:
-            targets = list(self.queues)
-            for value in item[1].trigger_values(self.trigger_field):
-                targets.extend(self.triggered.get(value, ()))
-        for q in targets:
-            if not _offer(q, item):
-                self.unsubscribe(q)  # too slow: ended; it resumes from its last RV
-
-    def _all_queues(self) -> list[asyncio.Queue]:
-        out = list(self.queues)
-        for queues in self.triggered.values():
-            out.extend(queues)
-        return out
-
-    def subscribe(self, start: int, trigger: str | None = None) -> asyncio.Queue | None:
-        """A queue of everything from revision `start` on (only events whose objects carry
-        `trigger` in the feed's trigger field, when given), or None when the ring does not
-        reach back that far."""
-        if self.task is None or start < self.floor:
-            return None
-        if trigger is not None and self.trigger_field is None:
-            trigger = None
-        q: asyncio.Queue = asyncio.Queue(maxsize=_QUEUE)
-        for revision, change in self.ring:
-            if revision >= start and (trigger is None or trigger in change.trigger_values(
-                    self.trigger_field)):
-                q.put_nowait(("event", change))
-        if trigger is None:
-            self.queues.add(q)
-        else:
-            self.triggered.setdefault(trigger, set()).add(q)
-        return q
-
-    def unsubscribe(self, q: asyncio.Queue) -> None:
-        self.queues.discard(q)
-        for value, queues in list(self.triggered.items()):
-            queues.discard(q)
-            if not queues:
-                del self.triggered[value]
-
-
-def _offer(q: asyncio.Queue, item: Any) -> bool:
-    try:
-        q.put_nowait(item)
-        return True
-    except asyncio.QueueFull:
-        try:
-            q.get_nowait()
-            q.put_nowait(_END)
-        except (asyncio.QueueEmpty, asyncio.QueueFull):
-            pass
-        return False
+BUILD_CHUNK = 1000  # objects per store range while building a cache
+BUILD_SECONDS = 60.0  # a build whose feed does not catch up by then is dropped
+_POLL = 0.05  # how often a waiting reader re-asks the store for progress
+_UNCACHED = frozenset({("", "events"), ("events.k8s.io", "events")})
 
 
 class WatchHub:
     def __init__(self, store: Any) -> None:
         self.store = store
-        self._feeds: dict[tuple[str, str], _Feed] = {}
+        self._feeds: dict[tuple[str, str], Feed] = {}
         self._starting: dict[tuple[str, str], asyncio.Future] = {}
+        self._builds: dict[tuple[str, str], asyncio.Task] = {}
+        self.stats: dict[str, int] = {
+            "lists_from_cache": 0, "lists_from_store": 0, "consistent_fallbacks": 0,
+            "pages_from_snapshots": 0, "cache_builds": 0}
+        """Counters: lists served from a watch cache or the store, consistent reads whose
+        cache did not catch up in time, continue pages served from memory, caches built."""
 
     async def stream(self, res: Resource, start: int) -> AsyncIterator[tuple]:
         """("event", store event) and ("progress", revision) items from revision `start`."""
@@ -208,7 +65,7 @@ class WatchHub:
 
     async def changes(self, res: Resource, start: int, *, trigger: str | None = None,
                       deadline: float | None = None) -> AsyncIterator[tuple]:
-        """("event", _Change) and ("progress", revision) items from revision `start` until
+        """("event", Change) and ("progress", revision) items from revision `start` until
         the loop time `deadline`; with `trigger`, at least the events whose objects carry it
         in the resource's trigger field (and possibly others: callers still filter)."""
         feed = await self._feed(res)
@@ -219,20 +76,98 @@ class WatchHub:
             return
         loop = asyncio.get_running_loop()
         # the deadline ends the stream through the queue: no timer per item
-        timer = loop.call_at(deadline, _offer, q, _END) if deadline is not None else None
+        timer = loop.call_at(deadline, offer, q, END) if deadline is not None else None
         try:
             while True:
                 try:
                     item = q.get_nowait()
                 except asyncio.QueueEmpty:
                     item = await q.get()
-                if item is _END:
+                if item is END:
                     return
                 yield item
         finally:
             if timer is not None:
                 timer.cancel()
             feed.unsubscribe(q)
+
+    def through(self, res: Resource) -> int:
+        """The revision the resource's feed has seen through (0 without a running feed)."""
+        feed = self._feeds.get((res.group, res.plural))
+        return feed.through if feed is not None and feed.task is not None else 0
+
+    # ---- watch caches -----------------------------------------------------------------------
+
+    async def cache(self, res: Resource, *, wait: bool = False) -> WatchCache | None:
+        """The resource's watch cache once built (None while it builds, unless `wait`, and
+        for resources never cached); the first call starts the build."""
+        key = (res.group, res.plural)
+        if key in _UNCACHED:
+            return None
+        feed = await self._feed(res)
+        cache = feed.cache
+        if cache is None:
+            cache = feed.attach()
+            self._builds[key] = asyncio.get_running_loop().create_task(
+                self._build(feed, cache))
+        if not cache.ready and wait and key in self._builds:
+            await asyncio.shield(self._builds[key])
+        return cache if cache.ready and cache.alive else None
+
+    async def fresh(self, res: Resource, cache: WatchCache, revision: int,
+                    timeout: float) -> bool:
+        """Whether `cache` has seen through `revision` within `timeout` seconds (asking the
+        store for progress while it waits, as the cacher asks etcd for a progress notify)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        feed = self._feeds.get((res.group, res.plural))
+        while not (cache.servable and cache.revision >= revision):
+            remaining = deadline - loop.time()
+            if not cache.alive or feed is None or remaining <= 0:
+                return False
+            feed.request_progress()
+            await cache.changed(min(remaining, _POLL))
+        return True
+
+    async def _build(self, feed: Feed, cache: WatchCache) -> None:
+        """Load the cache from the store in chunks at the latest revision, wait until the
+        feed has seen through every chunk, then let the buffered events complete it."""
+        key = (feed.res.group, feed.res.plural)
+        prefix = feed.res.prefix()
+        end, start = prefix_end(prefix), prefix
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                result = await self.store.request({"op": "range", "key": start,
+                                                   "range_end": end, "limit": BUILD_CHUNK})
+                if feed.cache is not cache:
+                    return
+                kvs = result["kvs"]
+                cache.load(start, kvs, result["revision"])
+                if not result.get("more") or not kvs:
+                    break
+                start = kvs[-1]["key"] + "\x00"
+            deadline = loop.time() + BUILD_SECONDS
+            while feed.through < cache.loaded_through:
+                if feed.cache is not cache or loop.time() > deadline:
+                    raise TimeoutError("the watch feed did not catch up with the listing")
+                feed.request_progress()
+                await cache.changed(_POLL)
+            cache.finish()
+            self.stats["cache_builds"] += 1
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("watch cache for %s: %s; rebuilt on the next list",
+                        feed.res.group_resource, exc)
+            if feed.cache is cache:
+                feed.cache = None
+            cache.close()
+        finally:
+            if self._builds.get(key) is asyncio.current_task():
+                del self._builds[key]
+
+    # ---- feeds ------------------------------------------------------------------------------
 
     async def _from_store(self, res: Resource, start: int, deadline: float | None
                           ) -> AsyncIterator[tuple]:
@@ -250,11 +185,11 @@ class WatchHub:
                 if event.get("type") == "PROGRESS":
                     yield ("progress", event["revision"])
                 else:
-                    yield ("event", _Change(event))
+                    yield ("event", Change(event))
         finally:
             await events.aclose()
 
-    async def _feed(self, res: Resource) -> _Feed:
+    async def _feed(self, res: Resource) -> Feed:
         key = (res.group, res.plural)
         feed = self._feeds.get(key)
         if feed is not None and feed.task is not None:
@@ -265,7 +200,7 @@ class WatchHub:
         future = asyncio.get_running_loop().create_future()
         self._starting[key] = future
         try:
-            feed = _Feed(self.store, res)
+            feed = Feed(self.store, res)
             await feed.start()
             self._feeds[key] = feed
             future.set_result(feed)
@@ -278,7 +213,8 @@ class WatchHub:
             del self._starting[key]
 
     async def stop(self) -> None:
-        tasks = [feed.task for feed in self._feeds.values() if feed.task is not None]
+        tasks = [task for feed in self._feeds.values() for task in feed.tasks()]
+        tasks += list(self._builds.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -293,8 +229,9 @@ async def watch_events(hub: WatchHub, res: Resource, namespace: str, query: List
     deadline = loop.time() + timeout if timeout else None
     rv = query.resource_version
     if rv in ("", "0"):
-        listed = await list_objects(hub.store, res, namespace, ListQuery(
-            label_selector=query.label_selector, field_selector=query.field_selector))
+        listed = await serve_list(hub, res, namespace, ListQuery(
+            label_selector=query.label_selector, field_selector=query.field_selector,
+            resource_version=rv))
         for obj in listed["items"]:
             yield {"type": "ADDED", "object": obj}
         start = int(listed["metadata"]["resourceVersion"]) + 1
@@ -307,7 +244,7 @@ async def watch_events(hub: WatchHub, res: Resource, namespace: str, query: List
                          deadline=deadline).__aiter__()
     try:
         if rv not in ("", "0"):
-            await _check_history(hub.store, start)
+            await _check_history(hub.store, start, known=hub.through(res))
         while True:
             try:
                 item = await stream.__anext__()
@@ -337,13 +274,17 @@ async def watch_events(hub: WatchHub, res: Resource, namespace: str, query: List
         await stream.aclose()
 
 
-async def _check_history(store: Any, start: int) -> None:
+async def _check_history(store: Any, start: int, *, known: int) -> None:
     """CompactedError when the store no longer holds revision `start` (the hub's ring may
-    still hold it, but a client must see the same 410 a store watch would give)."""
-    current = await store.request({"op": "range", "key": "/", "count_only": True, "limit": 1})
-    if start <= current["revision"]:
-        await store.request({"op": "range", "key": "/", "count_only": True, "limit": 1,
-                             "revision": start})
+    still hold it, but a client must see the same 410 a store watch would give). `known`
+    is a revision the store has reached (the feed's): at or below it, one read suffices."""
+    if start > known:
+        current = await store.request({"op": "range", "key": "/", "count_only": True,
+                                       "limit": 1})
+        if start > current["revision"]:
+            return
+    await store.request({"op": "range", "key": "/", "count_only": True, "limit": 1,
+                         "revision": start})
 
 
 def _trigger(res: Resource, query: ListQuery) -> str | None:
@@ -358,14 +299,7 @@ def _trigger(res: Resource, query: ListQuery) -> str | None:
     return value.strip() if sep and name.strip() == field else None
 
 
-def _field_value(obj: dict, field: str) -> str:
-    value: Any = obj
-    for part in field.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value if isinstance(value, str) else ""
-
-
-def _api_event(change: _Change, labels: Any, fields: Any) -> dict | None:
+def _api_event(change: Change, labels: Any, fields: Any) -> dict | None:
     if change.raw["type"] == "DELETE":
         obj = change.deleted
         if obj is None:

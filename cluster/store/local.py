@@ -5,7 +5,8 @@ and clients are tested in-process under the same semantics (revisions, txn compa
 history, compaction, 410 on compacted revisions) as on Ray. Its methods mirror
 `actors.store_client.StoreClient`: `request(command)` returns the result dict or raises the
 store error it carries; `watch` yields event dicts in revision order (and, with
-`progress=True`, `{"type": "PROGRESS", "revision": r}` markers when it has caught up).
+`progress=True`, `{"type": "PROGRESS", "revision": r}` markers when it has caught up);
+`progress` names how far a range is quiet, on demand.
 """
 
 from __future__ import annotations
@@ -90,6 +91,13 @@ class LocalStore:
                         await changed.wait()
                 except TimeoutError:
                     pass
+
+    async def progress(self, key: str, range_end: str, start_revision: int) -> int:
+        """The revision through which the range has no event at or after `start_revision`
+        (a progress notify on demand: the watch cache asks it before a consistent read)."""
+        events, through = self.state.watch.events_since(
+            key, range_end, start_revision, 1, current_revision=self.state.revision)
+        return events[0].kv.mod_revision - 1 if events else through
 
     async def close(self) -> None:
         self._closed = True

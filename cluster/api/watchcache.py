@@ -1,0 +1,235 @@
+"""WatchCache: one resource's current objects in the API server, complete through a revision.
+
+As kube-apiserver's watchCache, it holds every object of a resource as of `revision` (the
+revision its store watch has seen through), so lists are served from memory. It keeps the
+store's bytes, not decoded objects (memory matters at 100,000 pods): an `Entry` is the
+value, its mod_revision, and the few attributes selectors read without decoding (the labels
+and, for pods, `spec.nodeName`, which is also indexed, as upstream's cacher indexes it).
+
+It is built while its feed runs: `begin` starts buffering the feed's changes, `load` takes
+chunks of a store range read at the latest revision (each chunk at its own revision R_i),
+and `finish` replays the buffered changes newer than the chunk that holds their key. Once the
+feed has seen through max(R_i), that yields exactly the state at the feed's revision, without
+ever reading the store at an old revision (which costs the store a scan of every key).
+
+`revision` moves only on progress (`advance`), never on a bare event: the feed applies a
+store answer's events and then its progress marker, so a reader sees either whole revisions
+or (`servable` false) waits. `snapshot()` freezes the current state (a copy of the key list
+and of the key -> entry dict, milliseconds at 100k) for the pages after a list's first, as
+upstream's ListFromCacheSnapshot: a few are kept by revision, each for `SNAPSHOT_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from bisect import bisect_right
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from kubemu.cluster.api.field_selectors import field_value
+from kubemu.cluster.store.keyindex import SortedKeys
+
+__all__ = ["Entry", "View", "WatchCache", "SNAPSHOT_SECONDS", "MAX_SNAPSHOTS"]
+
+SNAPSHOT_SECONDS = 75.0  # how long a list's later pages are served from its snapshot
+MAX_SNAPSHOTS = 8
+
+
+class Entry:
+    """One object as the store holds it, plus what selectors read without decoding."""
+
+    __slots__ = ("rev", "value", "labels", "trigger")
+
+    def __init__(self, rev: int, value: bytes, labels: Any, trigger: str | None) -> None:
+        self.rev = rev
+        self.value = value
+        self.labels = labels
+        self.trigger = trigger
+
+    def decode(self) -> dict:
+        """A fresh object (the caller may change it), resourceVersion = mod_revision."""
+        obj = orjson.loads(self.value)
+        obj.setdefault("metadata", {})["resourceVersion"] = str(self.rev)
+        return obj
+
+
+@dataclass
+class View:
+    """The objects at one revision: sorted keys and key -> Entry (read-only)."""
+
+    revision: int
+    keys: list[str]
+    objects: dict[str, Entry]
+    by_trigger: dict[str, set[str]] | None = None
+    expires: float = 0.0
+
+
+class WatchCache:
+    def __init__(self, *, kind: str, trigger_field: str | None = None) -> None:
+        self.kind = kind
+        self.trigger_field = trigger_field
+        self.objects: dict[str, Entry] = {}
+        self.revision = 0  # complete through this revision (valid once `ready`)
+        self.ready = False
+        self.alive = True
+        self._keys = SortedKeys()
+        self._by_trigger: dict[str, set[str]] | None = {} if trigger_field else None
+        self._applied = 0  # the newest revision whose changes are applied
+        self._pending: list[Any] | None = None  # changes met while building
+        self._chunks: list[tuple[str, int]] = []  # (first key, revision read at), building
+        self._snapshots: collections.OrderedDict[int, View] = collections.OrderedDict()
+        self._advanced: asyncio.Event | None = None
+
+    # ---- building ---------------------------------------------------------------------------
+
+    def begin(self, through: int) -> None:
+        """Start buffering changes; the feed is complete through `through`."""
+        self._pending = []
+        self.revision = through
+        self._applied = through
+
+    def load(self, first_key: str, kvs: list[dict], read_revision: int) -> None:
+        """A chunk of the range, read at `read_revision`, covering keys from `first_key` up
+        to the next chunk's first key."""
+        self._chunks.append((first_key, read_revision))
+        for kv in kvs:
+            self._put(kv["key"], kv["mod_revision"], kv["value"], _decode(kv))
+
+    @property
+    def loaded_through(self) -> int:
+        """The newest revision a loaded chunk reflects (the feed must reach it first)."""
+        return max((rev for _, rev in self._chunks), default=0)
+
+    def finish(self) -> None:
+        """Replay the buffered changes each chunk did not yet reflect; ready to serve."""
+        starts = [first for first, _ in self._chunks]
+        revisions = [rev for _, rev in self._chunks]
+        for change in self._pending or ():
+            i = bisect_right(starts, change.key) - 1
+            if i < 0 or change.revision > revisions[i]:
+                self._apply(change)
+        self._pending = None
+        self._chunks = []
+        self.ready = True
+        self._wake()
+
+    # ---- following the feed ----------------------------------------------------------------
+
+    def apply(self, change: Any) -> None:
+        """One store event (a feed `Change`), in revision order."""
+        self._applied = max(self._applied, change.revision)
+        if self._pending is not None:
+            self._pending.append(change)
+        else:
+            self._apply(change)
+
+    def advance(self, revision: int) -> None:
+        """The feed has seen everything through `revision` (wakes waiting readers)."""
+        if revision > self.revision:
+            self.revision = revision
+        self._wake()
+
+    def close(self) -> None:
+        """The feed ended: this cache will miss events from now on."""
+        self.alive = False
+        self.ready = False
+        self._snapshots.clear()
+        self._wake()
+
+    @property
+    def servable(self) -> bool:
+        return self.ready and self.alive and self._applied <= self.revision
+
+    async def changed(self, timeout: float) -> None:
+        """Wait (at most `timeout`) for the next advance, build end or close."""
+        if self._advanced is None:
+            self._advanced = asyncio.Event()
+        try:
+            async with asyncio.timeout(timeout):
+                await self._advanced.wait()
+        except TimeoutError:
+            pass
+
+    # ---- reading ----------------------------------------------------------------------------
+
+    def view(self) -> View:
+        """The current state (live structures: read it before the next await)."""
+        return View(self.revision, self._keys.sorted(), self.objects, self._by_trigger)
+
+    def snapshot(self, *, now: float) -> View:
+        """The current state frozen for later pages, kept under its revision."""
+        self._expire(now)
+        view = self._snapshots.get(self.revision)
+        if view is None:
+            view = View(self.revision, list(self._keys.sorted()), dict(self.objects))
+            self._snapshots[self.revision] = view
+            while len(self._snapshots) > MAX_SNAPSHOTS:
+                self._snapshots.popitem(last=False)
+        view.expires = now + SNAPSHOT_SECONDS
+        self._snapshots.move_to_end(view.revision)
+        return view
+
+    def snapshot_at(self, revision: int, *, now: float) -> View | None:
+        """The state at exactly `revision`, if a snapshot (or the current state) holds it."""
+        self._expire(now)
+        view = self._snapshots.get(revision)
+        if view is not None:
+            view.expires = now + SNAPSHOT_SECONDS
+            return view
+        if self.servable and self.revision == revision:
+            return self.view()
+        return None
+
+    @property
+    def snapshots(self) -> list[int]:
+        return list(self._snapshots)
+
+    # ---- helpers ----------------------------------------------------------------------------
+
+    def _apply(self, change: Any) -> None:
+        kv = change.raw["kv"]
+        if change.raw["type"] == "DELETE":
+            old = self.objects.pop(kv["key"], None)
+            if old is not None:
+                self._keys.remove(kv["key"])
+                self._unindex(kv["key"], old)
+        else:
+            self._put(kv["key"], kv["mod_revision"], kv["value"], change.obj)
+
+    def _put(self, key: str, rev: int, value: bytes, obj: dict) -> None:
+        labels = (obj.get("metadata") or {}).get("labels")
+        trigger = field_value(obj, self.kind, self.trigger_field) \
+            if self.trigger_field else None
+        old = self.objects.get(key)
+        if old is None:
+            self._keys.add(key)
+        else:
+            self._unindex(key, old)
+        self.objects[key] = Entry(rev, value, labels, trigger)
+        if self._by_trigger is not None and trigger is not None:
+            self._by_trigger.setdefault(trigger, set()).add(key)
+
+    def _unindex(self, key: str, old: Entry) -> None:
+        if self._by_trigger is not None and old.trigger is not None:
+            keys = self._by_trigger.get(old.trigger)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._by_trigger[old.trigger]
+
+    def _expire(self, now: float) -> None:
+        for revision in [r for r, v in self._snapshots.items() if v.expires <= now]:
+            del self._snapshots[revision]
+
+    def _wake(self) -> None:
+        if self._advanced is not None:
+            self._advanced.set()
+            self._advanced = None
+
+
+def _decode(kv: dict) -> dict:
+    obj = orjson.loads(kv["value"])
+    return obj if isinstance(obj, dict) else {}

@@ -1,0 +1,253 @@
+"""Feed: one store watch per resource, its ring of recent events, its watchers' queues, and
+the resource's `WatchCache` -- the part of kube-apiserver's cacher that consumes the store.
+
+A feed keeps a ring of recent events, hands every API watcher a bounded queue fed from it (a
+hundred watchers cost the store one watch), and applies every event to its watch cache, if
+one is attached, before any watcher sees it. A watcher too slow to keep up is ended, as
+kube-apiserver ends one, and resumes from its last resourceVersion.
+
+Each store event is decoded once per feed (`Change`, shared read-only by every watcher and
+the cache), and a watcher whose field selector pins an indexed field -- a kubelet's
+`spec.nodeName=<node>` Pod watch, as upstream's cacher triggers -- is handed only the events
+whose old or new object carries that value.
+
+Progress: the store watch reports the revision it has seen through after each answer (a
+PROGRESS marker); `request_progress` asks the store when the feed is idle (as the cacher asks
+etcd for a progress notify before a consistent read): the store names the revision through
+which this resource's range has no new event, so a cache of a resource nobody writes still
+learns it is fresh. One request is in flight per feed at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from typing import Any
+
+from kubemu.cluster.api.objects import decode
+from kubemu.cluster.api.registry import Resource
+from kubemu.cluster.api.watchcache import WatchCache
+from kubemu.cluster.store import prefix_end
+
+__all__ = ["Change", "Feed", "TRIGGER_FIELDS", "END", "offer", "field_text"]
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL = 0.05  # seconds between two progress requests of one feed
+RING = 20_000
+QUEUE = 20_000
+END = object()
+
+# Fields a watch's field selector may pin for routing (upstream's cacher IndexedTrigger).
+TRIGGER_FIELDS = {("", "pods"): "spec.nodeName"}
+
+
+class Change:
+    """One store event, its objects decoded at most once and shared (never mutate them)."""
+
+    __slots__ = ("raw", "_obj", "_prev", "_deleted")
+
+    def __init__(self, raw: dict) -> None:
+        self.raw = raw
+        self._obj: dict | None = None
+        self._prev: dict | None = None
+        self._deleted: dict | None = None
+
+    @property
+    def key(self) -> str:
+        return self.raw["kv"]["key"]
+
+    @property
+    def revision(self) -> int:
+        return self.raw["kv"]["mod_revision"]
+
+    @property
+    def obj(self) -> dict:
+        if self._obj is None:
+            self._obj = decode(self.raw["kv"])
+        return self._obj
+
+    @property
+    def prev(self) -> dict | None:
+        if self._prev is None and self.raw.get("prev_kv") is not None:
+            self._prev = decode(self.raw["prev_kv"])
+        return self._prev
+
+    @property
+    def deleted(self) -> dict | None:
+        """The last state, stamped with the delete's revision (a DELETED event's object)."""
+        if self._deleted is None and self.prev is not None:
+            prev = self.prev
+            self._deleted = {**prev, "metadata": {**prev["metadata"],
+                                                  "resourceVersion": str(self.revision)}}
+        return self._deleted
+
+    def trigger_values(self, field: str) -> set[str]:
+        objs = [self.prev] if self.raw["type"] == "DELETE" else [self.obj, self.prev]
+        return {field_text(o, field) for o in objs if o is not None}
+
+
+class Feed:
+    """One store watch over a resource, the queues it feeds and the cache it keeps."""
+
+    def __init__(self, store: Any, res: Resource) -> None:
+        self.store = store
+        self.res = res
+        self.ring: collections.deque = collections.deque(maxlen=RING)
+        self.floor = 0  # every event with revision >= floor is in the ring
+        self.through = 0
+        self.queues: set[asyncio.Queue] = set()  # every event
+        self.trigger_field = TRIGGER_FIELDS.get((res.group, res.plural))
+        self.triggered: dict[str, set[asyncio.Queue]] = {}  # field value -> its queues
+        self.cache: WatchCache | None = None
+        self.task: asyncio.Task | None = None
+        self._progress: asyncio.Task | None = None
+        self._next_progress = 0.0
+        self.progress_requests = 0
+
+    async def start(self) -> None:
+        now = (await self.store.request({"op": "range", "key": "/", "count_only": True,
+                                         "limit": 1}))["revision"]
+        self.floor = now + 1
+        self.through = now
+        self.task = asyncio.get_running_loop().create_task(self._run(now + 1))
+
+    def attach(self) -> WatchCache:
+        """A new cache following this feed from now on (to be loaded, then finished)."""
+        cache = WatchCache(kind="" if self.res.custom else self.res.kind,
+                           trigger_field=self.trigger_field)
+        cache.begin(self.through)
+        self.cache = cache
+        return cache
+
+    def tasks(self) -> list[asyncio.Task]:
+        """The feed's running tasks (its store watch, a progress request), to cancel."""
+        return [t for t in (self.task, self._progress) if t is not None]
+
+    def request_progress(self) -> None:
+        """Ask the store how far this resource's range is quiet: one request at a time, at
+        most one per `PROGRESS_INTERVAL` (upstream's progress requester ticks as often)."""
+        if self._progress is not None or self.task is None:
+            return
+        ask = getattr(self.store, "progress", None)
+        loop = asyncio.get_running_loop()
+        if ask is None or loop.time() < self._next_progress:
+            return
+        self._next_progress = loop.time() + PROGRESS_INTERVAL
+        self.progress_requests += 1
+        self._progress = loop.create_task(self._ask_progress(ask))
+
+    async def _ask_progress(self, ask: Any) -> None:
+        prefix = self.res.prefix()
+        try:
+            quiet = await ask(prefix, prefix_end(prefix), self.through + 1)
+        except Exception as exc:  # the watch itself reports real trouble
+            log.debug("progress request for %s: %s", self.res.group_resource, exc)
+            quiet = None
+        finally:
+            self._progress = None
+        if quiet is not None and self.task is not None:
+            self._progressed(quiet)
+        elif self.cache is not None:
+            self.cache.advance(0)  # wake readers: they ask again
+
+    async def _run(self, start: int) -> None:
+        prefix = self.res.prefix()
+        try:
+            async for event in self.store.watch(prefix, prefix_end(prefix),
+                                                start_revision=start, progress=True):
+                if event.get("type") == "PROGRESS":
+                    self._progressed(event["revision"])
+                    continue
+                change = Change(event)
+                revision = change.revision
+                if len(self.ring) == self.ring.maxlen:
+                    self.floor = self.ring[0][0] + 1
+                self.ring.append((revision, change))
+                self.through = max(self.through, revision - 1)
+                if self.cache is not None:
+                    self.cache.apply(change)
+                self._publish(("event", change))
+        except Exception as exc:  # the store client retries; anything left ends the feed
+            log.warning("watch feed for %s ended: %s", self.res.group_resource, exc)
+        finally:
+            for q in self._all_queues():
+                offer(q, END)
+            self.queues.clear()
+            self.triggered.clear()
+            if self.cache is not None:
+                self.cache.close()
+                self.cache = None
+            self.task = None
+
+    def _progressed(self, revision: int) -> None:
+        self.through = max(self.through, revision)
+        if self.cache is not None:
+            self.cache.advance(self.through)
+        self._publish(("progress", self.through))
+
+    def _publish(self, item: tuple) -> None:
+        if item[0] == "progress" or not self.triggered:
+            targets = self._all_queues() if item[0] == "progress" else list(self.queues)
+        else:
+            targets = list(self.queues)
+            for value in item[1].trigger_values(self.trigger_field):
+                targets.extend(self.triggered.get(value, ()))
+        for q in targets:
+            if not offer(q, item):
+                self.unsubscribe(q)  # too slow: ended; it resumes from its last RV
+
+    def _all_queues(self) -> list[asyncio.Queue]:
+        out = list(self.queues)
+        for queues in self.triggered.values():
+            out.extend(queues)
+        return out
+
+    def subscribe(self, start: int, trigger: str | None = None) -> asyncio.Queue | None:
+        """A queue of everything from revision `start` on (only events whose objects carry
+        `trigger` in the feed's trigger field, when given), or None when the ring does not
+        reach back that far."""
+        if self.task is None or start < self.floor:
+            return None
+        if trigger is not None and self.trigger_field is None:
+            trigger = None
+        q: asyncio.Queue = asyncio.Queue(maxsize=QUEUE)
+        for revision, change in self.ring:
+            if revision >= start and (trigger is None or trigger in change.trigger_values(
+                    self.trigger_field)):
+                q.put_nowait(("event", change))
+        if trigger is None:
+            self.queues.add(q)
+        else:
+            self.triggered.setdefault(trigger, set()).add(q)
+        return q
+
+    def unsubscribe(self, q: asyncio.Queue) -> None:
+        self.queues.discard(q)
+        for value, queues in list(self.triggered.items()):
+            queues.discard(q)
+            if not queues:
+                del self.triggered[value]
+
+
+def offer(q: asyncio.Queue, item: Any) -> bool:
+    """Put without waiting; a full queue is ended instead (False)."""
+    try:
+        q.put_nowait(item)
+        return True
+    except asyncio.QueueFull:
+        try:
+            q.get_nowait()
+            q.put_nowait(END)
+        except (asyncio.QueueEmpty, asyncio.QueueFull):
+            pass
+        return False
+
+
+def field_text(obj: dict, field: str) -> str:
+    """A dotted field's string value ("" when missing or not a string)."""
+    value: Any = obj
+    for part in field.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value if isinstance(value, str) else ""
