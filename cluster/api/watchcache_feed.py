@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from kubemu.cluster.api.objects import decode
@@ -30,7 +31,8 @@ from kubemu.cluster.api.registry import Resource
 from kubemu.cluster.api.watchcache import WatchCache
 from kubemu.cluster.store import prefix_end
 
-__all__ = ["Change", "Feed", "TRIGGER_FIELDS", "END", "offer", "field_text"]
+__all__ = ["Change", "Feed", "TRIGGER_FIELDS", "NAME_FIELD", "Trigger", "END", "offer",
+           "field_text"]
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +41,13 @@ RING = 20_000
 QUEUE = 20_000
 END = object()
 
-# Fields a watch's field selector may pin for routing (upstream's cacher IndexedTrigger).
+# The field a resource's cache indexes and its watchers may pin for routing (upstream's
+# cacher IndexedTrigger); every resource also routes watches pinned to one name (a kubelet
+# watches its own Node by `metadata.name=<node>`: a thousand of them must not each be
+# handed every Node event to filter).
 TRIGGER_FIELDS = {("", "pods"): "spec.nodeName"}
+NAME_FIELD = "metadata.name"
+Trigger = tuple[str, str]  # (field, value) a watch pins
 
 
 class Change:
@@ -84,6 +91,8 @@ class Change:
         return self._deleted
 
     def trigger_values(self, field: str) -> set[str]:
+        if field == NAME_FIELD:  # the key ends with the name: nothing to decode
+            return {self.key.rpartition("/")[2]}
         objs = [self.prev] if self.raw["type"] == "DELETE" else [self.obj, self.prev]
         return {field_text(o, field) for o in objs if o is not None}
 
@@ -91,7 +100,8 @@ class Change:
 class Feed:
     """One store watch over a resource, the queues it feeds and the cache it keeps."""
 
-    def __init__(self, store: Any, res: Resource) -> None:
+    def __init__(self, store: Any, res: Resource, *,
+                 progress_every: Callable[[], float] = lambda: 1.0) -> None:
         self.store = store
         self.res = res
         self.ring: collections.deque = collections.deque(maxlen=RING)
@@ -99,7 +109,14 @@ class Feed:
         self.through = 0
         self.queues: set[asyncio.Queue] = set()  # every event
         self.trigger_field = TRIGGER_FIELDS.get((res.group, res.plural))
-        self.triggered: dict[str, set[asyncio.Queue]] = {}  # field value -> its queues
+        self.triggered: dict[Trigger, set[asyncio.Queue]] = {}  # (field, value) -> queues
+        self._pinned: dict[asyncio.Queue, Trigger] = {}
+        self._fields: collections.Counter[str] = collections.Counter()  # fields pinned
+        # watchers hear the revision the feed has seen through at most this often (they
+        # need it for bookmarks only): a marker per store write to every one of a thousand
+        # watchers' queues was most of the API server's work on a large cluster
+        self._progress_every = progress_every
+        self._published_at = -float("inf")
         self.cache: WatchCache | None = None
         self.task: asyncio.Task | None = None
         self._progress: asyncio.Task | None = None
@@ -176,6 +193,8 @@ class Feed:
                 offer(q, END)
             self.queues.clear()
             self.triggered.clear()
+            self._pinned.clear()
+            self._fields.clear()
             if self.cache is not None:
                 self.cache.close()
                 self.cache = None
@@ -185,15 +204,20 @@ class Feed:
         self.through = max(self.through, revision)
         if self.cache is not None:
             self.cache.advance(self.through)
-        self._publish(("progress", self.through))
+        now = asyncio.get_running_loop().time()
+        if now - self._published_at >= self._progress_every():
+            self._published_at = now
+            self._publish(("progress", self.through))
 
     def _publish(self, item: tuple) -> None:
         if item[0] == "progress" or not self.triggered:
             targets = self._all_queues() if item[0] == "progress" else list(self.queues)
         else:
             targets = list(self.queues)
-            for value in item[1].trigger_values(self.trigger_field):
-                targets.extend(self.triggered.get(value, ()))
+            change = item[1]
+            for field in self._fields:
+                for value in change.trigger_values(field):
+                    targets.extend(self.triggered.get((field, value), ()))
         for q in targets:
             if not offer(q, item):
                 self.unsubscribe(q)  # too slow: ended; it resumes from its last RV
@@ -204,31 +228,40 @@ class Feed:
             out.extend(queues)
         return out
 
-    def subscribe(self, start: int, trigger: str | None = None) -> asyncio.Queue | None:
+    def subscribe(self, start: int, trigger: Trigger | None = None) -> asyncio.Queue | None:
         """A queue of everything from revision `start` on (only events whose objects carry
-        `trigger` in the feed's trigger field, when given), or None when the ring does not
+        the value `trigger` pins in its field, when given), or None when the ring does not
         reach back that far."""
         if self.task is None or start < self.floor:
             return None
-        if trigger is not None and self.trigger_field is None:
+        if trigger is not None and trigger[0] not in (self.trigger_field, NAME_FIELD):
             trigger = None
         q: asyncio.Queue = asyncio.Queue(maxsize=QUEUE)
         for revision, change in self.ring:
-            if revision >= start and (trigger is None or trigger in change.trigger_values(
-                    self.trigger_field)):
+            if revision >= start and (trigger is None or trigger[1] in change.trigger_values(
+                    trigger[0])):
                 q.put_nowait(("event", change))
         if trigger is None:
             self.queues.add(q)
         else:
             self.triggered.setdefault(trigger, set()).add(q)
+            self._pinned[q] = trigger
+            self._fields[trigger[0]] += 1
         return q
 
     def unsubscribe(self, q: asyncio.Queue) -> None:
         self.queues.discard(q)
-        for value, queues in list(self.triggered.items()):
+        trigger = self._pinned.pop(q, None)
+        if trigger is None:
+            return
+        queues = self.triggered.get(trigger)
+        if queues is not None:
             queues.discard(q)
             if not queues:
-                del self.triggered[value]
+                del self.triggered[trigger]
+        self._fields[trigger[0]] -= 1
+        if self._fields[trigger[0]] <= 0:
+            del self._fields[trigger[0]]
 
 
 def offer(q: asyncio.Queue, item: Any) -> bool:

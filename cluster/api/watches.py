@@ -31,7 +31,8 @@ from kubemu.cluster.api.errors import ApiError, Expired, InternalError
 from kubemu.cluster.api.lists import ListQuery, parse_resource_version, selectors_for
 from kubemu.cluster.api.registry import Resource
 from kubemu.cluster.api.watchcache import WatchCache
-from kubemu.cluster.api.watchcache_feed import END, TRIGGER_FIELDS, Change, Feed, offer
+from kubemu.cluster.api.watchcache_feed import (END, NAME_FIELD, TRIGGER_FIELDS, Change, Feed,
+                                               Trigger, offer)
 from kubemu.cluster.api.watchcache_lists import serve_list
 from kubemu.cluster.store import CompactedError, prefix_end
 
@@ -63,11 +64,11 @@ class WatchHub:
         async for kind, payload in self.changes(res, start):
             yield (kind, payload.raw if kind == "event" else payload)
 
-    async def changes(self, res: Resource, start: int, *, trigger: str | None = None,
+    async def changes(self, res: Resource, start: int, *, trigger: Trigger | None = None,
                       deadline: float | None = None) -> AsyncIterator[tuple]:
         """("event", Change) and ("progress", revision) items from revision `start` until
-        the loop time `deadline`; with `trigger`, at least the events whose objects carry it
-        in the resource's trigger field (and possibly others: callers still filter)."""
+        the loop time `deadline`; with `trigger` (field, value), at least the events whose
+        objects carry that value in that field (and possibly others: callers still filter)."""
         feed = await self._feed(res)
         q = feed.subscribe(start, trigger)
         if q is None:
@@ -200,7 +201,7 @@ class WatchHub:
         future = asyncio.get_running_loop().create_future()
         self._starting[key] = future
         try:
-            feed = Feed(self.store, res)
+            feed = Feed(self.store, res, progress_every=lambda: min(1.0, BOOKMARK_SECONDS))
             await feed.start()
             self._feeds[key] = feed
             future.set_result(feed)
@@ -287,16 +288,19 @@ async def _check_history(store: Any, start: int, *, known: int) -> None:
                          "revision": start})
 
 
-def _trigger(res: Resource, query: ListQuery) -> str | None:
-    """The value a field selector pins in the resource's trigger field (`spec.nodeName=n1`
-    on pods), if that is all it says."""
-    field = TRIGGER_FIELDS.get((res.group, res.plural))
+def _trigger(res: Resource, query: ListQuery) -> Trigger | None:
+    """The (field, value) a field selector pins, when that is all it says and the field
+    routes watches: the resource's trigger field (`spec.nodeName=n1` on pods) or
+    `metadata.name` (any resource)."""
     selector = (query.field_selector or "").strip()
-    if field is None or not selector or "," in selector or "!" in selector:
+    if not selector or "," in selector or "!" in selector:
         return None
     name, sep, value = selector.partition("==") if "==" in selector else \
         selector.partition("=")
-    return value.strip() if sep and name.strip() == field else None
+    name = name.strip()
+    if not sep or name not in (TRIGGER_FIELDS.get((res.group, res.plural)), NAME_FIELD):
+        return None
+    return (name, value.strip())
 
 
 def _api_event(change: Change, labels: Any, fields: Any) -> dict | None:
