@@ -39,6 +39,7 @@ class ControlPlaneUnreachable(aiohttp.ClientOSError):
     """The node's link to the control plane is cut (or the request was lost on it)."""
 
 
+_CUT_RNG = random.Random(0)  # `cut` ignores loss, the only use of randomness
 Decide = Callable[[random.Random], tuple[bool, float, str]]  # (dropped, delay, reason)
 
 
@@ -62,7 +63,7 @@ class ControlPlaneTransport:
 
     def cut(self) -> str:
         """Why the control plane is unreachable now ("" when it is reachable)."""
-        dropped, _delay, reason = self._decide(random.Random(0))
+        dropped, _delay, reason = self._decide(_CUT_RNG)
         return reason if dropped and reason != "loss" else ""
 
     async def _cross(self, req: Request) -> None:
@@ -130,6 +131,8 @@ def _actor_decide(actor: Any) -> Decide:
             networks = actor.component.networks
             faults = next(iter(networks.values())).pods.links
         except (AttributeError, StopIteration):  # not built yet, or stopping: no faults
+            return False, 0.0, ""
+        if not faults.active:  # the usual case: no walk over a pool's hundred nodes
             return False, 0.0, ""
         verdicts = [faults.decide(name, zone, CONTROL_PLANE, CONTROL_PLANE, rng)
                     for name, zone in nodes]

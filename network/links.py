@@ -42,6 +42,11 @@ class LinkFaults:
         self._latency: list[tuple[_Rule, float]] = []
         self._loss: list[tuple[_Rule, float]] = []
 
+    @property
+    def active(self) -> bool:
+        """Whether any fault is set (callers skip per-link decisions when none is)."""
+        return bool(self._partitions or self._latency or self._loss)
+
     def partition(self, a: str, b: str, *, scope: str = "zone") -> None:
         """Cut every link between `a` and `b` (zones, or nodes with scope="node")."""
         self._partitions.append(_rule(scope, a, b))

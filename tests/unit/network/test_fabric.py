@@ -120,3 +120,15 @@ def test_network_policy_default_deny_then_allow_by_label() -> None:
         assert (await connect(fabric)).service == "default/web"
 
     vtime.run(main)
+
+
+def test_link_faults_are_active_only_while_a_fault_is_set() -> None:
+    faults = LinkFaults()
+    assert not faults.active
+    for set_fault in (lambda: faults.partition("zone-a", "zone-b"),
+                      lambda: faults.latency("zone-a", "zone-b", 0.05),
+                      lambda: faults.loss("zone-a", "zone-b", 0.1)):
+        set_fault()
+        assert faults.active
+        faults.heal()
+        assert not faults.active
