@@ -1,7 +1,8 @@
 """kube-proxy rules of one node, sans-I/O: Services + EndpointSlices in, routing decisions out.
 
 `ProxyRules` is what iptables mode programs, as data. It is fed incrementally (a Service or
-EndpointSlice change recompiles only that Service: O(its endpoints x ports)) and answers
+EndpointSlice change recompiles only that Service: O(its endpoints x ports), and only when the
+rules are next read, so a burst of changes costs one compile) and answers
 `route(dst_ip, dst_port, protocol, ...)` per connection with a `Route` (the backend), a `Drop`
 (upstream's REJECT when a Service has no endpoints at all, DROP when a Local traffic policy
 finds none on this node, DROP by loadBalancerSourceRanges) or None (not a Service address:
@@ -80,6 +81,7 @@ class ProxyRules:
         self._affinity: dict[str, dict[str, tuple[Route, float]]] = {}   # port key -> table
         self._vips: dict[tuple[str, int, str], tuple[_PortRules, bool]] = {}
         self._node_ports: dict[tuple[int, str], _PortRules] = {}
+        self._dirty: set[str] = set()  # services changed since their rules were compiled
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -135,6 +137,7 @@ class ProxyRules:
 
         With `from_node_port` the connection arrived at this node's `dst_port` (any node
         address: `dst_ip` is not consulted)."""
+        self._flush()
         if from_node_port:
             rules = self._node_ports.get((dst_port, protocol))
             if rules is None:
@@ -171,6 +174,7 @@ class ProxyRules:
 
     def node_ports(self) -> dict[int, tuple[str, str]]:
         """NodePort -> (protocol, service key): the listeners every node opens."""
+        self._flush()
         return {port: (proto, rules.info.service)
                 for (port, proto), rules in self._node_ports.items()}
 
@@ -180,6 +184,7 @@ class ProxyRules:
         An externalTrafficPolicy Local port with endpoints, none of them on this node, is
         left out: the cloud load balancer's health check (healthCheckNodePort, 503 without
         local endpoints) takes this node out of its targets."""
+        self._flush()
         out: dict[tuple[str, int], tuple[str, str]] = {}
         for (ip, port, proto), (rules, _) in self._vips.items():
             if ip in rules.info.load_balancer_ips and not rules.lb_unhealthy:
@@ -188,6 +193,7 @@ class ProxyRules:
 
     def reap_affinity(self, now: float) -> int:
         """Forget ClientIP affinity entries older than their timeout; how many went."""
+        self._flush()
         gone = 0
         for rules_list in self._rules.values():
             for rules in rules_list:
@@ -202,6 +208,7 @@ class ProxyRules:
 
     def endpoints(self, service: str, port_name: str = "") -> tuple[Route, ...]:
         """Cluster-policy backends of a Service port (for inspection and metrics)."""
+        self._flush()
         for rules in self._rules.get(service, ()):
             if rules.info.name == port_name:
                 return () if type(rules.cluster) is Drop else rules.cluster.routes
@@ -220,8 +227,18 @@ class ProxyRules:
         self._compile(owner)
 
     def _compile(self, key: str) -> None:
-        """Recompute one Service's rules and (re)register its addresses."""
+        """Note that `key`'s rules changed; they are rebuilt when next read (`_flush`): a
+        pool's hundred nodes each hear every EndpointSlice change, and most never route to
+        that Service before it changes again."""
         self.version += 1
+        self._dirty.add(key)
+
+    def _flush(self) -> None:
+        while self._dirty:
+            self._build(self._dirty.pop())
+
+    def _build(self, key: str) -> None:
+        """Recompute one Service's rules and (re)register its addresses."""
         for rules in self._rules.pop(key, ()):
             for vip in rules.vips():
                 if self._vips.get(vip, (None,))[0] is rules:

@@ -183,3 +183,22 @@ def test_route_throughput_sanity() -> None:
     start = time.perf_counter()
     rules.update_slice(endpoint_slice("svc-0-x", service="svc-0", endpoints=_many(100)))
     print(f"update_slice(100 endpoints): {(time.perf_counter() - start) * 1e3:.2f} ms")
+
+
+def test_a_burst_of_slice_changes_is_compiled_once_when_the_rules_are_next_read(
+        monkeypatch) -> None:
+    """Every change counts in `version` at once; the rules are rebuilt on the next read and
+    route by the last change."""
+    rules = _rules()
+    rules.update_service(service())
+    builds: list[str] = []
+    original = ProxyRules._build
+    monkeypatch.setattr(ProxyRules, "_build",
+                        lambda self, key: (builds.append(key), original(self, key)))
+    before = rules.version
+    for i in range(5):
+        rules.update_slice(endpoint_slice(endpoints=_many(1, start=i)))
+    assert rules.version == before + 5 and builds == []
+    assert _route(rules).pod_name == "web-4"
+    assert _route(rules).pod_name == "web-4"
+    assert builds == ["default/web"]
