@@ -66,8 +66,22 @@ class Categorized:
     has_any: bool
 
 
+_last_parsed: tuple[dict | None, ParsedSlice | None] = (None, None)
+
+
 def parse_slice(slc: dict) -> ParsedSlice | None:
-    """The rule-relevant content of an EndpointSlice, or None when kube-proxy ignores it."""
+    """The rule-relevant content of an EndpointSlice, or None when kube-proxy ignores it.
+    The kube-proxies of a node pool are handed the same (never mutated) object one after
+    another by their shared informer: the last answer is reused for that very object."""
+    global _last_parsed
+    if _last_parsed[0] is slc:
+        return _last_parsed[1]
+    parsed = _parse_slice(slc)
+    _last_parsed = (slc, parsed)
+    return parsed
+
+
+def _parse_slice(slc: dict) -> ParsedSlice | None:
     md = slc.get("metadata") or {}
     svc_name = (md.get("labels") or {}).get(SERVICE_NAME_LABEL)
     if not svc_name or slc.get("addressType", "IPv4") != "IPv4":

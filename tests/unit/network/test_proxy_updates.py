@@ -202,3 +202,15 @@ def test_a_burst_of_slice_changes_is_compiled_once_when_the_rules_are_next_read(
     assert _route(rules).pod_name == "web-4"
     assert _route(rules).pod_name == "web-4"
     assert builds == ["default/web"]
+
+
+def test_the_same_slice_object_is_parsed_once_for_a_pools_nodes() -> None:
+    from kubemu.network.proxy_endpoints import parse_slice
+
+    slc = endpoint_slice(endpoints=_many(3))
+    first = parse_slice(slc)
+    assert parse_slice(slc) is first  # the next node of the pool: the same object
+    copy = endpoint_slice(endpoints=_many(3))
+    assert parse_slice(copy) == first and parse_slice(copy) is not first
+    changed = endpoint_slice(endpoints=_many(2))
+    assert len(parse_slice(changed).endpoints) == 2
