@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kubemu.network.proxy_endpoints import (
@@ -173,10 +174,10 @@ class ProxyRules:
         return chosen
 
     def node_ports(self) -> dict[int, tuple[str, str]]:
-        """NodePort -> (protocol, service key): the listeners every node opens."""
-        self._flush()
-        return {port: (proto, rules.info.service)
-                for (port, proto), rules in self._node_ports.items()}
+        """NodePort -> (protocol, service key): the listeners every node opens. Read from
+        the Services alone (endpoints do not open or close a NodePort): no compile."""
+        return {info.node_port: (info.protocol, key)
+                for key, infos in self._services.items() for info in infos if info.node_port}
 
     def load_balancer_ips(self) -> dict[tuple[str, int], tuple[str, str]]:
         """(ingress IP, port) -> (protocol, service key) for LoadBalancer ingress listeners.
@@ -184,7 +185,8 @@ class ProxyRules:
         An externalTrafficPolicy Local port with endpoints, none of them on this node, is
         left out: the cloud load balancer's health check (healthCheckNodePort, 503 without
         local endpoints) takes this node out of its targets."""
-        self._flush()
+        self._flush(lambda key: any(info.load_balancer_ips for info in (
+            *self._services.get(key, ()), *(r.info for r in self._rules.get(key, ())))))
         out: dict[tuple[str, int], tuple[str, str]] = {}
         for (ip, port, proto), (rules, _) in self._vips.items():
             if ip in rules.info.load_balancer_ips and not rules.lb_unhealthy:
@@ -233,9 +235,15 @@ class ProxyRules:
         self.version += 1
         self._dirty.add(key)
 
-    def _flush(self) -> None:
-        while self._dirty:
-            self._build(self._dirty.pop())
+    def _flush(self, wanted: Callable[[str], bool] | None = None) -> None:
+        """Compile the changed Services (only those `wanted` says, when given)."""
+        if wanted is None:
+            while self._dirty:
+                self._build(self._dirty.pop())
+            return
+        for key in [k for k in self._dirty if wanted(k)]:
+            self._dirty.discard(key)
+            self._build(key)
 
     def _build(self, key: str) -> None:
         """Recompute one Service's rules and (re)register its addresses."""

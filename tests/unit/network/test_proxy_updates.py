@@ -214,3 +214,15 @@ def test_the_same_slice_object_is_parsed_once_for_a_pools_nodes() -> None:
     assert parse_slice(copy) == first and parse_slice(copy) is not first
     changed = endpoint_slice(endpoints=_many(2))
     assert len(parse_slice(changed).endpoints) == 2
+
+
+def test_a_load_balancer_turned_cluster_ip_closes_its_ingress_listener() -> None:
+    rules = _rules()
+    lb = service("lb", type="LoadBalancer")
+    lb["status"] = {"loadBalancer": {"ingress": [{"ip": "127.2.0.9"}]}}
+    rules.update_service(lb)
+    rules.update_slice(endpoint_slice("lb-1", service="lb", endpoints=_many(2)))
+    assert {ip for ip, _ in rules.load_balancer_ips()} == {"127.2.0.9"}
+    rules.update_service(service("lb"))
+    assert rules.load_balancer_ips() == {}
+    assert rules.node_ports() == {}
