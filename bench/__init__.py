@@ -9,10 +9,26 @@ from __future__ import annotations
 import math
 import os
 import platform
+import shlex
 import subprocess
+import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
+
+
+def results_heading(script: str) -> str:
+    """The RESULTS.md heading of this run: the UTC time and the command that ran `script`,
+    its `--note` left out (the note goes below the tables)."""
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    argv, flags = iter(sys.argv[1:]), []
+    for arg in argv:
+        if arg == "--note":
+            next(argv, None)
+        elif not arg.startswith("--note="):
+            flags.append(arg)
+    return f"\n## {now} — `{shlex.join(['python', script, *flags])}`\n"
 
 
 def percentile(values: list[float], q: float) -> float:

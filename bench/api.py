@@ -32,7 +32,6 @@ import argparse
 import asyncio
 import os
 import secrets
-import shlex
 import shutil
 import socket
 import sys
@@ -40,7 +39,6 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -53,7 +51,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bench import (  # noqa: E402
-    cpu_seconds, describe_machine, descendants, machine_busy_seconds, percentile,
+    cpu_seconds, describe_machine, descendants, machine_busy_seconds, percentile, results_heading,
 )
 from kubemu.actors.apiserver import start_apiservers, stop_apiservers  # noqa: E402
 from kubemu.actors.certs import client_ssl_context, make_serving_certs  # noqa: E402
@@ -407,17 +405,10 @@ def verdict(phases: list[Phase]) -> str:
 
 
 def record(markdown: str, args: argparse.Namespace, data_dir: Path, line: str) -> None:
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    argv, flags = iter(sys.argv[1:]), []
-    for arg in argv:
-        if arg == "--note":
-            next(argv, None)
-        elif not arg.startswith("--note="):
-            flags.append(arg)
-    command = shlex.join(["python", "bench/api.py", *flags])
+    heading = results_heading("bench/api.py")
     shape = (f"- API servers: {args.apiservers}, store replicas: 3, clients: {args.clients}, "
              f"{args.seconds:g} s per write phase, {args.read_seconds:g} s per read phase")
-    section = [f"\n## {now} — `{command}`\n", describe_machine(data_dir), shape, "",
+    section = [heading, describe_machine(data_dir), shape, "",
                markdown, "", f"Verdict: {line}", ""]
     if args.note:
         section += [f"Notes: {args.note}", ""]

@@ -36,7 +36,6 @@ import asyncio
 import multiprocessing
 import os
 import random
-import shlex
 import shutil
 import signal
 import statistics
@@ -44,7 +43,6 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -53,7 +51,13 @@ import uvloop
 from rich.console import Console
 from rich.table import Table
 
-from bench import cpu_seconds, describe_machine, machine_busy_seconds, percentile
+from bench import (
+    cpu_seconds,
+    describe_machine,
+    machine_busy_seconds,
+    percentile,
+    results_heading,
+)
 from bench.dns_propagation import propagation
 from bench.dns_ref import (
     A_KINDS,
@@ -275,18 +279,12 @@ def bench_variant(args: argparse.Namespace, dnsperf: str, data: Dataset, work: P
 
 def record(sections: list[str], args: argparse.Namespace, load_start: tuple,
            dnsmasq_version: str, dnsperf: str) -> None:
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    flags, argv = [], iter(sys.argv[1:])
-    for arg in argv:  # the note goes below the tables, not into the heading
-        if arg == "--note":
-            next(argv, None)
-        elif not arg.startswith("--note="):
-            flags.append(arg)
+    heading = results_heading("bench/dns.py")
     version = subprocess.run([dnsperf, "-h"], check=False, capture_output=True,
                              text=True).stdout
     version = next((ln.split()[1] for ln in version.splitlines() if ln.startswith("Version")),
                    "?")
-    lines = [f"\n## {now} — `{shlex.join(['python', 'bench/dns.py', *flags])}`\n",
+    lines = [heading,
              describe_machine(Path(tempfile.gettempdir())),
              f"- load average {' '.join(f'{x:.2f}' for x in load_start)} at the start of the run",
              (f"- dnsperf {version} (`-l {args.seconds:g} -c {args.clients} -q {args.outstanding}"

@@ -26,13 +26,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shlex
 import shutil
 import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -41,7 +39,7 @@ import uvloop
 from rich.console import Console
 from rich.table import Table
 
-from bench import describe_machine
+from bench import describe_machine, results_heading
 from bench.failover_cluster import (
     Cluster,
     Figure,
@@ -117,15 +115,8 @@ def verdict(f: Figure) -> str:
 
 
 def record(markdown: str, note: str, load: tuple[float, ...]) -> None:
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    argv, flags = iter(sys.argv[1:]), []
-    for arg in argv:
-        if arg == "--note":
-            next(argv, None)
-        elif not arg.startswith("--note="):
-            flags.append(arg)
-    command = shlex.join(["python", "bench/failover.py", *flags])
-    section = [f"\n## {now} — `{command}`\n", describe_machine(Path(tempfile.gettempdir())),
+    heading = results_heading("bench/failover.py")
+    section = [heading, describe_machine(Path(tempfile.gettempdir())),
                f"- load average {' '.join(f'{x:.2f}' for x in load)} at the start of the run",
                "", markdown, ""]
     if note:

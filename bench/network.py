@@ -36,13 +36,11 @@ import argparse
 import asyncio
 import os
 import random
-import shlex
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -53,7 +51,7 @@ from kubemu.network.proxy import ProxyRules
 from rich.console import Console
 from rich.table import Table
 
-from bench import describe_machine, percentile
+from bench import describe_machine, percentile, results_heading
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 TARGET_RPS, TARGET_P99 = 5000.0, 0.005
@@ -278,15 +276,8 @@ def _ratio(a: float, b: float) -> float:
 # -- main -------------------------------------------------------------------------------------
 
 def record(sections: list[str], lines: list[tuple[str, str]], note: str, load: tuple) -> None:
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    argv, flags = iter(sys.argv[1:]), []
-    for arg in argv:
-        if arg == "--note":
-            next(argv, None)
-        elif not arg.startswith("--note="):
-            flags.append(arg)
-    command = shlex.join(["python", "bench/network.py", *flags])
-    section = [f"\n## {now} — `{command}`\n", describe_machine(Path(tempfile.gettempdir())),
+    heading = results_heading("bench/network.py")
+    section = [heading, describe_machine(Path(tempfile.gettempdir())),
                f"- load average {' '.join(f'{x:.2f}' for x in load)} at the start of the run",
                "", "\n\n".join(sections), ""]
     section += [f"{kind}: {line}\n" for kind, line in lines]

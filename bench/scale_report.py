@@ -14,17 +14,14 @@ matplotlib is optional (`pip install kubemu[bench]`): without it the plot is ski
 from __future__ import annotations
 
 import math
-import shlex
-import sys
 import tempfile
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
-from bench import describe_machine, percentile
+from bench import describe_machine, percentile, results_heading
 
 __all__ = ["ScaleResults", "details", "plot", "record", "render", "rows", "sustained",
            "verdict"]
@@ -204,15 +201,9 @@ def verdict(r: ScaleResults) -> str:
 def record(r: ScaleResults, results: Path, *, plot_path: Path | None, note: str,
            load: tuple[float, ...]) -> None:
     """Append this run's section to `results` (RESULTS.md)."""
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    argv, flags = iter(sys.argv[1:]), []
-    for arg in argv:
-        if arg == "--note":
-            next(argv, None)
-        elif not arg.startswith("--note="):
-            flags.append(arg)
+    heading = results_heading("bench/scale.py")
     _table, markdown = render(r)
-    section = [f"\n## {now} — `{shlex.join(['python', 'bench/scale.py', *flags])}`\n",
+    section = [heading,
                describe_machine(Path(tempfile.gettempdir())),
                f"- load average {' '.join(f'{x:.2f}' for x in load)} at the start of the run",
                "", markdown, "", *details(r), "", f"Verdict: {verdict(r)}", ""]

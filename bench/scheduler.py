@@ -33,13 +33,11 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shlex
 import statistics
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -51,7 +49,7 @@ from kubemu.cluster.scheduler.queue import SchedulingQueue
 from rich.console import Console
 from rich.table import Table
 
-from bench import cpu_seconds, describe_machine, percentile
+from bench import cpu_seconds, describe_machine, percentile, results_heading
 from bench.scheduler_e2e import CPU_GROUPS, IN_PROCESS, RAY, E2ePhase, run_systems
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -301,15 +299,8 @@ def _run_name(variant: str) -> str:
 
 
 def record(markdown: str, args: argparse.Namespace, line: str) -> None:
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    argv, flags = iter(sys.argv[1:]), []
-    for arg in argv:
-        if arg == "--note":
-            next(argv, None)
-        elif not arg.startswith("--note="):
-            flags.append(arg)
-    command = shlex.join(["python", "bench/scheduler.py", *flags])
-    section = [f"\n## {now} — `{command}`\n", describe_machine(Path(tempfile.gettempdir())),
+    heading = results_heading("bench/scheduler.py")
+    section = [heading, describe_machine(Path(tempfile.gettempdir())),
                "", markdown, "", f"Verdict: {line}", ""]
     if args.note:
         section += [f"Notes: {args.note}", ""]

@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import os
 import signal
-import shlex
 import shutil
 import statistics
 import subprocess
@@ -26,7 +25,6 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -37,7 +35,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bench import (  # noqa: E402
-    cpu_seconds, describe_machine, descendants, machine_busy_seconds, percentile,
+    cpu_seconds, describe_machine, descendants, machine_busy_seconds, percentile, results_heading,
 )
 from bench.etcd import EtcdSystem  # noqa: E402
 
@@ -319,15 +317,8 @@ def render(writes: list[WriteStats], failovers: list[FailoverStats]) -> tuple[li
 
 
 def record(markdown: str, args: argparse.Namespace, data_dir: Path) -> None:
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    argv, flags = iter(sys.argv[1:]), []
-    for arg in argv:  # the note goes below the tables, not into the heading
-        if arg == "--note":
-            next(argv, None)
-        elif not arg.startswith("--note="):
-            flags.append(arg)
-    command = shlex.join(["python", "bench/store.py", *flags])
-    section = [f"\n## {now} — `{command}`\n", describe_machine(data_dir), "", markdown, ""]
+    heading = results_heading("bench/store.py")
+    section = [heading, describe_machine(data_dir), "", markdown, ""]
     if args.note:
         section += [f"Notes: {args.note}", ""]
     with RESULTS.open("a") as fh:
