@@ -16,6 +16,12 @@ with grace 0 and a uid precondition. NotFound, Conflict or a rejected uid mean t
 gone: the task ends quietly. Other API errors (an invalid status is a bug: logged as a
 warning) and connection failures retry after `retry` seconds; nothing here raises out of
 the task.
+
+Like upstream's status manager (needsReconcile), the driver reconciles: when the informer
+hands it a pod newer than its last write whose phase or kubelet-owned conditions differ from
+what it wrote -- another writer changed them, as the node lifecycle controller sets Ready
+False on every pod of a node it thinks is down (MarkPodsNotReady) -- it writes its whole
+status again, so a node that comes back does not leave its running pods unready for good.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from typing import Any, Protocol
 from kubemu.cluster.api.errors import Conflict, Invalid, NotFound
 from kubemu.cluster.timing import Timing
 
-__all__ = ["PodDriver", "Worker", "sleep_or_wake", "TERMINAL_PHASES"]
+__all__ = ["PodDriver", "Worker", "drifted", "sleep_or_wake", "TERMINAL_PHASES"]
 
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 _MIN_STEP = 0.001  # never spin: a wakeup at or before `now` still waits this long
@@ -67,6 +73,7 @@ class PodDriver:
         self._client, self._timing, self._recorder = client, timing, recorder
         self._retry = retry
         self._written: dict | None = None
+        self._written_at = 0  # the resourceVersion of our last write: older objects are stale
         self._pending_delete: str | None = None
 
     @property
@@ -90,6 +97,9 @@ class PodDriver:
     def update(self, pod: dict) -> None:
         """A newer object of this pod from the informer."""
         self.pod = pod
+        if (self._written is not None and _revision(pod) > self._written_at
+                and drifted(pod.get("status"), self._written)):
+            self._written = None  # another writer changed what we own: write it all again
         if self.worker is not None:
             self.worker.update(pod, self._timing.clock.now())
         self.wake.set()
@@ -137,9 +147,10 @@ class PodDriver:
         if status == self._written:
             return False
         body = {"metadata": {"uid": self.uid}, "status": _with_nulls(self._written, status)}
-        await self._client.patch("v1", "Pod", self.name, body, namespace=self.namespace,
-                                 patch_type="strategic", subresource="status")
-        self._written = status
+        written = await self._client.patch("v1", "Pod", self.name, body,
+                                           namespace=self.namespace, patch_type="strategic",
+                                           subresource="status")
+        self._written, self._written_at = status, _revision(written)
         return True
 
     async def _delete(self, uid: str) -> None:
@@ -176,6 +187,24 @@ def _gone(err: Exception) -> bool:
         return True
     causes = err.details.get("causes") or () if isinstance(err, Invalid) else ()
     return any(c.get("field") == "metadata.uid" for c in causes)
+
+
+def drifted(observed: Mapping | None, written: Mapping) -> bool:
+    """The API's pod status disagrees with what this driver wrote on the phase or on the
+    status of a condition the driver wrote (conditions other writers own are theirs)."""
+    observed = observed or {}
+    if observed.get("phase") != written.get("phase"):
+        return True
+    seen = {c.get("type"): c.get("status") for c in observed.get("conditions") or ()}
+    return any(seen.get(c.get("type")) != c.get("status")
+               for c in written.get("conditions") or ())
+
+
+def _revision(pod: Mapping | None) -> int:
+    try:
+        return int(((pod or {}).get("metadata") or {}).get("resourceVersion") or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _with_nulls(old: Mapping | None, new: Mapping) -> dict:

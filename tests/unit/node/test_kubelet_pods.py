@@ -160,6 +160,25 @@ def test_recreated_pod_with_same_name_is_a_new_pod() -> None:
     vtime.run(main)
 
 
+def test_a_ready_condition_another_writer_sets_false_is_written_back() -> None:
+    """The node lifecycle controller marks a node's pods not ready when the node misses its
+    Leases (MarkPodsNotReady); a kubelet that is still alive writes its own status back, as
+    upstream's status manager reconciles, instead of leaving the pod unready for good."""
+    async def main() -> None:
+        async with api() as kube:
+            async with kubelet_running(kube, NodeConfig("n1", pod_cidr=CIDR)):
+                await kube.client.create(pod("web"))
+                await eventually(lambda: _ready(kube, "web", "True"), what="Ready")
+                current = await kube.client.get("v1", "Pod", "web", namespace="default")
+                for condition in current["status"]["conditions"]:
+                    if condition["type"] == "Ready":
+                        condition["status"] = "False"
+                await kube.client.update(current, subresource="status")
+                await eventually(lambda: _ready(kube, "web", "True"), what="Ready again")
+
+    vtime.run(main)
+
+
 def test_status_patch_with_a_stale_uid_is_rejected() -> None:
     """What PodDriver relies on: the API server never applies a status meant for a pod of the
     same name that was deleted and recreated."""
@@ -183,6 +202,12 @@ async def _phase(kube, name: str, phase: str) -> dict | None:
         return None
     status = current.get("status") or {}
     return status if status.get("phase") == phase else None
+
+
+async def _ready(kube, name: str, status: str) -> bool:
+    current = await kube.client.get("v1", "Pod", name, namespace="default")
+    return any(c["type"] == "Ready" and c["status"] == status
+               for c in (current.get("status") or {}).get("conditions") or ())
 
 
 async def _gone(kube, name: str) -> bool:
