@@ -34,7 +34,7 @@ from typing import Any, Protocol
 from kubemu.cluster.api.errors import Conflict, Invalid, NotFound
 from kubemu.cluster.timing import Timing
 
-__all__ = ["PodDriver", "Worker", "drifted", "sleep_or_wake", "TERMINAL_PHASES"]
+__all__ = ["TERMINAL_PHASES", "PodDriver", "Worker", "drifted", "sleep_or_wake"]
 
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 _MIN_STEP = 0.001  # never spin: a wakeup at or before `now` still waits this long
