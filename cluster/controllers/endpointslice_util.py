@@ -112,9 +112,16 @@ def service_selector(service: dict) -> LabelSelector | None:
 
 
 def service_matches_pod(service: dict, pod: dict) -> bool:
-    selector = service_selector(service)
-    return selector is not None and _namespace(pod) == _namespace(service) and \
-        selector.matches((pod.get("metadata") or {}).get("labels") or {})
+    """`service_selector(service)` matches `pod` in the Service's namespace. A Service's
+    selector is a plain label map (matchLabels): compared as one, with no selector built for
+    every pod event of every Service."""
+    spec = service.get("spec") or {}
+    wanted = spec.get("selector")
+    if not wanted or spec.get("type") == "ExternalName" or \
+            _namespace(pod) != _namespace(service):
+        return False
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    return all(labels.get(key) == value for key, value in wanted.items())
 
 
 def is_service_ip_set(service: dict) -> bool:
