@@ -9,7 +9,8 @@ and asks those faults about the hop node -> control-plane before each request: a
 `ControlPlaneUnreachable` (an `aiohttp.ClientOSError`, as a refused connection does), loss
 drops the request the same way with its probability, latency delays it. A watch stream that
 is open when a cut starts ends with the same error at its next line or within
-`WATCH_CHECK_SECONDS`, as a broken connection would.
+`WATCH_CHECK_SECONDS`, as a broken connection would: one watchdog per transport checks while
+watches are open and aborts their HTTP bodies, so a line costs no more than unguarded.
 
 A node pool shares one client between its nodes (in possibly several zones): it is cut only
 when every one of its nodes is. Faults live in the actor's memory, so a restarted actor
@@ -50,6 +51,8 @@ class ControlPlaneTransport:
         self.inner = inner
         self._decide = decide
         self._rng = rng or random.Random(0)
+        self._watches: set[_Watch] = set()
+        self._watchdog: asyncio.Task | None = None
 
     async def request(self, req: Request) -> Response:
         await self._cross(req)
@@ -75,6 +78,42 @@ class ControlPlaneTransport:
                 None, f"{req.method} {req.path}: the control plane is unreachable ({reason})")
 
     async def _guarded(self, stream: Any) -> AsyncIterator[bytes]:
+        """`stream`'s lines until a cut. A stream that can be aborted (`abort()`: an HTTP
+        watch body) is read directly and a watchdog aborts it when a cut starts; any other
+        stream is polled for a cut while waiting for each line."""
+        if not callable(getattr(stream, "abort", None)):
+            async for line in self._polled(stream):
+                yield line
+            return
+        watch = _Watch(stream)
+        self._watches.add(watch)
+        if self._watchdog is None or self._watchdog.done():
+            self._watchdog = asyncio.get_running_loop().create_task(self._watch_for_cuts())
+        try:
+            async for line in stream:
+                watch.cut = watch.cut or self.cut()
+                if watch.cut:
+                    break
+                yield line
+        except (aiohttp.ClientError, OSError):
+            if not watch.cut:
+                raise
+        finally:
+            self._watches.discard(watch)
+            await _close(stream)
+        if watch.cut:
+            raise ControlPlaneUnreachable(None, f"watch broken: {watch.cut}")
+
+    async def _watch_for_cuts(self) -> None:
+        """While watches are open: every WATCH_CHECK_SECONDS, abort them all if cut."""
+        while self._watches:
+            await asyncio.sleep(WATCH_CHECK_SECONDS)  # a poll period, not a synchronisation
+            if self._watches and (why := self.cut()):
+                for watch in list(self._watches):
+                    watch.cut = why
+                    watch.stream.abort()
+
+    async def _polled(self, stream: Any) -> AsyncIterator[bytes]:
         pending: asyncio.Future | None = None
         try:
             while True:
@@ -95,9 +134,21 @@ class ControlPlaneTransport:
             if pending is not None and not pending.done():
                 pending.cancel()
                 await asyncio.gather(pending, return_exceptions=True)
-            aclose = getattr(stream, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await _close(stream)
+
+
+class _Watch:
+    __slots__ = ("stream", "cut")
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.cut = ""  # why the watchdog aborted it
+
+
+async def _close(stream: Any) -> None:
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 def guard_node_client(client: Any, actor: Any) -> Any:

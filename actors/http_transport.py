@@ -161,6 +161,10 @@ class _LineStream:
             self._lines.extend(line + b"\n" for line in complete if line.strip())
         return self._lines.popleft()
 
+    def abort(self) -> None:
+        """Close the connection under a reader: its pending read fails or ends."""
+        self._resp.close()
+
     async def aclose(self) -> None:
         self._done = True
         self._lines.clear()
