@@ -32,7 +32,7 @@ from kubemu.cluster.api.registry import Resource
 from kubemu.cluster.api.request import JSON, Request, Response
 from kubemu.cluster.api.table import to_table
 from kubemu.cluster.api.watchcache_lists import serve_list
-from kubemu.cluster.api.watches import WatchHub, watch_events
+from kubemu.cluster.api.watches import IDLE, WatchEvent, WatchHub, watch_events
 
 __all__ = ["Router", "MAX_BODY_BYTES"]
 
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 3 * 1024 * 1024
 _OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
 _WATCH_TIMEOUT = 1800.0  # upstream's min-request-timeout; a client re-watches after it
+_WATCH_CHUNK = 256 * 1024  # bytes of watch lines sent as one write at most (about)
 
 
 @dataclass
@@ -246,22 +247,39 @@ class Router:
             timeout = float(_int_param(q, "timeoutSeconds"))
         events = watch_events(self.hub, res, namespace, query,
                               allow_bookmarks=q.get("allowWatchBookmarks") in ("true", "1"),
-                              timeout=timeout)
+                              timeout=timeout, idle_marks=True)
         table = _wants_table(accept)
         include = q.get("includeObject", "Metadata")
         return Response(200, content_type=JSON, stream=self._lines(res, events, table, include))
 
     async def _lines(self, res: Resource, events: AsyncIterator[dict], table: bool,
                      include: str) -> AsyncIterator[bytes]:
+        """The events as JSON lines; the lines of events that were ready together (up to
+        `_WATCH_CHUNK` bytes) come as one chunk: one write, not one per event."""
         first = True
+        chunk: list[bytes] = []
+        size = 0
         try:
             async for event in events:
+                if event is IDLE:
+                    if chunk:
+                        yield b"".join(chunk)
+                        chunk, size = [], 0
+                    continue
                 if table and event["type"] in ("ADDED", "MODIFIED", "DELETED"):
                     event = {"type": event["type"], "object": to_table(
                         res, [event["object"]], now=self.h.wall_clock(), include_object=include,
                         columns=first)}
                     first = False
-                yield orjson.dumps(event) + b"\n"
+                line = event.line() if isinstance(event, WatchEvent) else \
+                    orjson.dumps(event) + b"\n"
+                chunk.append(line)
+                size += len(line)
+                if size >= _WATCH_CHUNK:
+                    yield b"".join(chunk)
+                    chunk, size = [], 0
+            if chunk:
+                yield b"".join(chunk)
         finally:
             await events.aclose()
 

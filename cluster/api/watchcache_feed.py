@@ -7,7 +7,7 @@ one is attached, before any watcher sees it. A watcher too slow to keep up is en
 kube-apiserver ends one, and resumes from its last resourceVersion.
 
 Each store event is decoded once per feed (`Change`, shared read-only by every watcher and
-the cache), and a watcher whose field selector pins an indexed field -- a kubelet's
+the cache) and its object encoded once for all the watchers that send it, and a watcher whose field selector pins an indexed field -- a kubelet's
 `spec.nodeName=<node>` Pod watch, as upstream's cacher triggers -- is handed only the events
 whose old or new object carries that value.
 
@@ -25,6 +25,8 @@ import collections
 import logging
 from collections.abc import Callable
 from typing import Any
+
+import orjson
 
 from kubemu.cluster.api.objects import decode
 from kubemu.cluster.api.registry import Resource
@@ -53,13 +55,15 @@ Trigger = tuple[str, str]  # (field, value) a watch pins
 class Change:
     """One store event, its objects decoded at most once and shared (never mutate them)."""
 
-    __slots__ = ("raw", "_obj", "_prev", "_deleted")
+    __slots__ = ("raw", "_obj", "_prev", "_deleted", "_obj_json", "_deleted_json")
 
     def __init__(self, raw: dict) -> None:
         self.raw = raw
         self._obj: dict | None = None
         self._prev: dict | None = None
         self._deleted: dict | None = None
+        self._obj_json: bytes | None = None
+        self._deleted_json: bytes | None = None
 
     @property
     def key(self) -> str:
@@ -89,6 +93,19 @@ class Change:
             self._deleted = {**prev, "metadata": {**prev["metadata"],
                                                   "resourceVersion": str(self.revision)}}
         return self._deleted
+
+    def json(self, obj: dict) -> bytes:
+        """`obj` (this change's object or deleted object) as JSON, encoded once for every
+        watcher that sends it."""
+        if obj is self._obj:
+            if self._obj_json is None:
+                self._obj_json = orjson.dumps(obj)
+            return self._obj_json
+        if obj is self._deleted:
+            if self._deleted_json is None:
+                self._deleted_json = orjson.dumps(obj)
+            return self._deleted_json
+        return orjson.dumps(obj)
 
     def trigger_values(self, field: str) -> set[str]:
         if field == NAME_FIELD:  # the key ends with the name: nothing to decode

@@ -36,7 +36,7 @@ from kubemu.cluster.api.watchcache_feed import (END, NAME_FIELD, TRIGGER_FIELDS,
 from kubemu.cluster.api.watchcache_lists import serve_list
 from kubemu.cluster.store import CompactedError, prefix_end
 
-__all__ = ["WatchHub", "watch_events", "BOOKMARK_SECONDS"]
+__all__ = ["BOOKMARK_SECONDS", "IDLE", "WatchEvent", "WatchHub", "watch_events"]
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +65,20 @@ class WatchHub:
             yield (kind, payload.raw if kind == "event" else payload)
 
     async def changes(self, res: Resource, start: int, *, trigger: Trigger | None = None,
-                      deadline: float | None = None) -> AsyncIterator[tuple]:
+                      deadline: float | None = None, idle_marks: bool = False
+                      ) -> AsyncIterator[tuple]:
         """("event", Change) and ("progress", revision) items from revision `start` until
         the loop time `deadline`; with `trigger` (field, value), at least the events whose
-        objects carry that value in that field (and possibly others: callers still filter)."""
+        objects carry that value in that field (and possibly others: callers still filter).
+        With `idle_marks`, an ("idle", None) item comes before every wait for the next item:
+        what came before it can be sent as one write."""
         feed = await self._feed(res)
         q = feed.subscribe(start, trigger)
         if q is None:
             async for item in self._from_store(res, start, deadline):
                 yield item
+                if idle_marks:
+                    yield ("idle", None)
             return
         loop = asyncio.get_running_loop()
         # the deadline ends the stream through the queue: no timer per item
@@ -83,6 +88,8 @@ class WatchHub:
                 try:
                     item = q.get_nowait()
                 except asyncio.QueueEmpty:
+                    if idle_marks:
+                        yield ("idle", None)
                     item = await q.get()
                 if item is END:
                     return
@@ -221,10 +228,31 @@ class WatchHub:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+class WatchEvent(dict):
+    """An API watch event ({"type", "object"}) whose object is a `Change`'s: `line()` is
+    its JSON line, the object encoded once however many watchers send it."""
+
+    __slots__ = ("change",)
+
+    def __init__(self, type_: str, obj: dict, change: Change) -> None:
+        super().__init__(type=type_, object=obj)
+        self.change = change
+
+    def line(self) -> bytes:
+        return b'{"type":"%s","object":%s}\n' % (self["type"].encode(),
+                                                  self.change.json(self["object"]))
+
+
+IDLE: dict = {"type": "IDLE"}
+"""What `watch_events(idle_marks=True)` yields before it waits: the events before it may be
+sent together. Never sent to a client."""
+
+
 async def watch_events(hub: WatchHub, res: Resource, namespace: str, query: ListQuery, *,
-                       allow_bookmarks: bool = False, timeout: float | None = None
-                       ) -> AsyncIterator[dict]:
-    """API watch events ({"type", "object"}) for one watch request, until `timeout`."""
+                       allow_bookmarks: bool = False, timeout: float | None = None,
+                       idle_marks: bool = False) -> AsyncIterator[dict]:
+    """API watch events ({"type", "object"}) for one watch request, until `timeout`; with
+    `idle_marks`, `IDLE` before every wait for more."""
     labels, fields = selectors_for(res, query)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout if timeout else None
@@ -235,14 +263,16 @@ async def watch_events(hub: WatchHub, res: Resource, namespace: str, query: List
             resource_version=rv))
         for obj in listed["items"]:
             yield {"type": "ADDED", "object": obj}
+        if idle_marks:
+            yield IDLE
         start = int(listed["metadata"]["resourceVersion"]) + 1
     else:
         start = parse_resource_version(rv) + 1
     prefix = res.prefix(namespace)
     seen = start - 1
     last_bookmark = loop.time()
-    stream = hub.changes(res, start, trigger=_trigger(res, query),
-                         deadline=deadline).__aiter__()
+    stream = hub.changes(res, start, trigger=_trigger(res, query), deadline=deadline,
+                         idle_marks=idle_marks).__aiter__()
     try:
         if rv not in ("", "0"):
             await _check_history(hub.store, start, known=hub.through(res))
@@ -252,6 +282,9 @@ async def watch_events(hub: WatchHub, res: Resource, namespace: str, query: List
             except StopAsyncIteration:
                 return
             kind, payload = item
+            if kind == "idle":
+                yield IDLE
+                continue
             if kind == "progress":
                 seen = max(seen, payload)
                 if allow_bookmarks and loop.time() - last_bookmark >= BOOKMARK_SECONDS:
@@ -308,19 +341,19 @@ def _api_event(change: Change, labels: Any, fields: Any) -> dict | None:
         obj = change.deleted
         if obj is None:
             return None
-        return {"type": "DELETED", "object": obj} if _matches(obj, labels, fields) else None
+        return WatchEvent("DELETED", obj, change) if _matches(obj, labels, fields) else None
     obj = change.obj
     now = _matches(obj, labels, fields)
     prev = change.prev
     if prev is None:
-        return {"type": "ADDED", "object": obj} if now else None
+        return WatchEvent("ADDED", obj, change) if now else None
     before = _matches(prev, labels, fields)
     if now and before:
-        return {"type": "MODIFIED", "object": obj}
+        return WatchEvent("MODIFIED", obj, change)
     if now:
-        return {"type": "ADDED", "object": obj}
+        return WatchEvent("ADDED", obj, change)
     if before:
-        return {"type": "DELETED", "object": obj}
+        return WatchEvent("DELETED", obj, change)
     return None
 
 

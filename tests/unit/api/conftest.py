@@ -14,6 +14,8 @@ from kubemu.cluster.api.request import Request, Response
 from kubemu.cluster.api.server import ApiServer
 from kubemu.cluster.store.local import LocalStore
 
+from .watchlines import watch_lines
+
 TOKEN = "test-token"
 NOW = 1_800_000_000.0
 
@@ -50,7 +52,7 @@ class Api:
         assert resp.status == 200 and resp.stream is not None
         out = []
         try:
-            async for line in resp.stream:
+            async for line in watch_lines(resp.stream):
                 out.append(orjson.loads(line))
                 if len(out) == count:
                     break

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from .manifests import configmap
+from .watchlines import watch_lines
 
 CMS = "/api/v1/namespaces/default/configmaps"
 
@@ -116,7 +117,7 @@ async def test_exact_resource_version_reads_the_past(api):
 async def test_watch_from_zero_lists_then_streams_changes(api):
     await api.json("POST", CMS, configmap("first"), expect=201)
     resp = await api.call("GET", CMS, query={"watch": "true", "resourceVersion": "0"})
-    lines = resp.stream.__aiter__()
+    lines = watch_lines(resp.stream).__aiter__()
     import orjson
     added = orjson.loads(await lines.__anext__())
     assert (added["type"], added["object"]["metadata"]["name"]) == ("ADDED", "first")
@@ -167,7 +168,7 @@ async def test_watch_with_selector_sees_objects_enter_and_leave(api):
 async def test_watch_timeout_ends_the_stream(api):
     resp = await api.call("GET", CMS, query={"watch": "1", "resourceVersion": "1",
                                              "timeoutSeconds": "1"})
-    got = [line async for line in resp.stream]
+    got = [line async for line in watch_lines(resp.stream)]
     assert all(b'"ERROR"' not in line for line in got)
 
 
@@ -177,7 +178,7 @@ async def test_bookmarks_carry_the_revision_a_quiet_watch_has_seen(api, monkeypa
     mark = str(api.store.revision)
     resp = await api.call("GET", CMS, query={"watch": "true", "resourceVersion": mark,
                                              "allowWatchBookmarks": "true"})
-    lines = resp.stream.__aiter__()
+    lines = watch_lines(resp.stream).__aiter__()
     import asyncio
 
     import orjson
@@ -220,3 +221,27 @@ async def test_a_node_name_watch_sees_its_pods_bind_change_and_leave(api):
         assert events[1]["object"]["status"]["phase"] == "Running"
     everything = await api.events("/api/v1/pods", {"resourceVersion": mark}, count=7)
     assert [e["type"] for e in everything].count("DELETED") == 2
+
+
+async def test_events_ready_together_come_as_one_chunk_of_whole_lines(api):
+    """A watcher behind by many events gets them in one write, each a whole JSON line."""
+    import orjson
+    first = await api.call("GET", CMS, query={"watch": "true",
+                                              "resourceVersion": str(api.store.revision)})
+    lines = watch_lines(first.stream).__aiter__()
+    await api.json("POST", CMS, configmap("warm"), expect=201)
+    await lines.__anext__()  # the server's feed of ConfigMaps runs from here on
+    mark = str(api.store.revision)
+    names = [f"burst-{i}" for i in range(20)]
+    for name in names:
+        await api.json("POST", CMS, configmap(name), expect=201)
+    for _ in names:  # the feed has them all once these came
+        await lines.__anext__()
+    await first.stream.aclose()
+    behind = await api.call("GET", CMS, query={"watch": "true", "resourceVersion": mark})
+    chunk = await behind.stream.__anext__()
+    await behind.stream.aclose()
+    events = [orjson.loads(line) for line in chunk.splitlines()]
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == \
+        [("ADDED", name) for name in names]
+    assert chunk.endswith(b"\n") and chunk.count(b"\n") == len(names)
