@@ -88,6 +88,10 @@ class Handlers:
         self.on_namespace_delete: list[Callable[[str], None]] = []
         self.namespaces: NamespaceCache | None = None
         """The open namespaces as last seen (set by the server once its cache runs)."""
+        self.suggest: Callable[[Resource, str], dict | None] = lambda _res, _key: None
+        """The object at a key as the watch cache holds it, or None (set by the server): an
+        update first tries against it and reads the store only when the write's compare
+        fails (upstream's GuaranteedUpdate with the cached object as a suggestion)."""
 
     # ---- reads ----------------------------------------------------------------------------
 
@@ -237,8 +241,10 @@ class Handlers:
         md["name"] = name
         check_fields(res, new, opts.field_validation, opts.warnings)
         precondition = str(md.get("resourceVersion") or "")
+        suggested = self._suggested(res, namespace, name, precondition)
         for _ in range(_MAX_RETRIES):
-            kv = await self.read_kv(res, namespace, name)
+            kv = suggested or await self.read_kv(res, namespace, name)
+            suggested = None
             if kv is None:
                 raise NotFound.of(res.plural, res.group, name)
             if precondition and precondition != str(kv["mod_revision"]):
@@ -260,8 +266,11 @@ class Handlers:
                 "the body of the request was in an unknown format - accepted media types "
                 "include: application/json-patch+json, application/merge-patch+json, "
                 "application/apply-patch+yaml")
+        precondition = _patch_version(patch)
+        suggested = self._suggested(res, namespace, name, precondition)
         for _ in range(_MAX_RETRIES):
-            kv = await self.read_kv(res, namespace, name)
+            kv = suggested or await self.read_kv(res, namespace, name)
+            suggested = None
             if kv is None:
                 if patch_type == "apply" and not subresource:
                     body = dict(patch)
@@ -284,7 +293,7 @@ class Handlers:
             written = await self._write_update(res, kv, patched, opts, subresource)
             if written is not None:
                 return written
-            if wanted:
+            if precondition:
                 raise Conflict.modified(res.plural, res.group, name)
         raise Conflict.modified(res.plural, res.group, name)
 
@@ -427,6 +436,16 @@ class Handlers:
 
     # ---- helpers --------------------------------------------------------------------------
 
+    def _suggested(self, res: Resource, namespace: str, name: str,
+                   precondition: str) -> dict | None:
+        """The watch cache's copy to try an update against first; None when there is none or
+        it is not at the precondition's resourceVersion (a Conflict is decided on a store
+        read, never on a cache that may lag)."""
+        kv = self.suggest(res, res.key(namespace, name))
+        if kv is None or (precondition and precondition != str(kv["mod_revision"])):
+            return None
+        return kv
+
     def _check_namespace_field(self, res: Resource, md: dict, namespace: str) -> None:
         if not res.namespaced:
             md.pop("namespace", None)
@@ -454,6 +473,20 @@ class Handlers:
     def _crds_changed(self, crd: dict, deleted: bool) -> None:
         for callback in self.on_crd_change:
             callback(crd, deleted)
+
+
+def _patch_version(patch: Any) -> str:
+    """The resourceVersion a patch itself sets (a precondition, as upstream's patcher
+    treats it), or "": a patch without one is retried on a conflicting write."""
+    if isinstance(patch, dict):
+        md = patch.get("metadata")
+        return str(md.get("resourceVersion") or "") if isinstance(md, dict) else ""
+    if isinstance(patch, list):
+        for op in patch:
+            if isinstance(op, dict) and op.get("path") == "/metadata/resourceVersion" \
+                    and op.get("op") in ("add", "replace", "test"):
+                return str(op.get("value") or "")
+    return ""
 
 
 def _parse_patch(patch_type: str, body: bytes) -> Any:

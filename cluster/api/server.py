@@ -59,6 +59,7 @@ class ApiServer:
         self.handlers = Handlers(store, self.registry, wall_clock=wall_clock, rng=rng,
                                  service_allocator=self.services)
         self.hub = WatchHub(store)
+        self.handlers.suggest = self.hub.cached_kv
         self.openapi = OpenAPICache(self.registry)
         self.router = Router(self.handlers, self.hub, self.openapi, token=token,
                              server_address=server_address, ready=self._ready,

@@ -99,6 +99,19 @@ class WatchHub:
                 timer.cancel()
             feed.unsubscribe(q)
 
+    def cached_kv(self, res: Resource, key: str) -> dict | None:
+        """`key` as the resource's ready watch cache holds it ({"key", "mod_revision",
+        "value"}, as a store read gives), or None (no ready cache, or not in it). Possibly
+        stale: a suggestion for an update, which the store's compare then confirms."""
+        feed = self._feeds.get((res.group, res.plural))
+        cache = feed.cache if feed is not None else None
+        if cache is None or not cache.ready or not cache.alive:
+            return None
+        entry = cache.objects.get(key)
+        if entry is None:
+            return None
+        return {"key": key, "mod_revision": entry.rev, "value": entry.value}
+
     def through(self, res: Resource) -> int:
         """The revision the resource's feed has seen through (0 without a running feed)."""
         feed = self._feeds.get((res.group, res.plural))
