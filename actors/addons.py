@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubemu.cluster.api.errors import AlreadyExists
+from kubemu.cluster.api.errors import AlreadyExists, Invalid, NotFound
 
 __all__ = ["KUBE_DNS_IP", "ensure_addons", "kube_dns_service"]
 
@@ -33,9 +33,16 @@ def kube_dns_service() -> dict:
 
 
 async def ensure_addons(client: Any) -> None:
-    """Create the addons that are missing."""
+    """Create the addons that are missing. A Service that exists answers a create with
+    Invalid (its ClusterIP is taken, which the API server checks first, as upstream's does)
+    rather than AlreadyExists: kubeadm takes either as "already there", and so does this."""
     for obj in (kube_dns_service(),):
+        ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         try:
-            await client.create(obj, namespace=obj["metadata"]["namespace"])
-        except AlreadyExists:
-            pass
+            await client.create(obj, namespace=ns)
+        except (AlreadyExists, Invalid) as refused:
+            try:
+                await client.get(obj["apiVersion"], obj["kind"], name, namespace=ns)
+            except NotFound:
+                raise refused from None  # invalid for another reason: a real error
+
