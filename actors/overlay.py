@@ -61,12 +61,15 @@ class NodeOverlay:
             while True:
                 for name, network in networks.items():
                     rules = network.proxy.rules
+                    if name != first:  # NodePorts follow the Services alone
+                        if rules.service_version != seen.get(name):
+                            seen[name] = rules.service_version
+                            await node_ports[name].sync(rules.node_ports())
+                        continue
                     if rules.version == seen.get(name):
                         continue
                     seen[name] = rules.version
                     await node_ports[name].sync(rules.node_ports())
-                    if name != first:
-                        continue
                     wanted: dict[str, set[int]] = {}
                     for ip, port in rules.load_balancer_ips():
                         wanted.setdefault(ip, set()).add(port)

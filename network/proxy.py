@@ -74,6 +74,7 @@ class ProxyRules:
         self.node_name = node_name
         self.zone = zone
         self.version = 0
+        self.service_version = 0  # moves only when a Service changes (NodePorts follow it)
         self._rng = rng
         self._services: dict[str, tuple[ServicePortInfo, ...]] = {}
         self._slices: dict[str, dict[str, ParsedSlice]] = {}      # service -> slice key -> slice
@@ -83,6 +84,7 @@ class ProxyRules:
         self._vips: dict[tuple[str, int, str], tuple[_PortRules, bool]] = {}
         self._node_ports: dict[tuple[int, str], _PortRules] = {}
         self._dirty: set[str] = set()  # services changed since their rules were compiled
+        self._node_port_map: tuple[int, dict[int, tuple[str, str]]] = (0, {})
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -92,12 +94,14 @@ class ProxyRules:
         if self._services.get(key) == infos and key in self._services:
             return
         self._services[key] = infos
+        self.service_version += 1
         self._compile(key)
 
     def delete_service(self, svc: dict) -> None:
         key = service_key(svc)
         if self._services.pop(key, None) is None:
             return
+        self.service_version += 1
         self._compile(key)
 
     def update_slice(self, slc: dict) -> None:
@@ -175,9 +179,15 @@ class ProxyRules:
 
     def node_ports(self) -> dict[int, tuple[str, str]]:
         """NodePort -> (protocol, service key): the listeners every node opens. Read from
-        the Services alone (endpoints do not open or close a NodePort): no compile."""
-        return {info.node_port: (info.protocol, key)
-                for key, infos in self._services.items() for info in infos if info.node_port}
+        the Services alone (endpoints do not open or close a NodePort): no compile, and
+        the same map until a Service changes (do not modify it)."""
+        version, ports = self._node_port_map
+        if version != self.service_version or not self.service_version:
+            ports = {info.node_port: (info.protocol, key)
+                     for key, infos in self._services.items() for info in infos
+                     if info.node_port}
+            self._node_port_map = (self.service_version, ports)
+        return ports
 
     def load_balancer_ips(self) -> dict[tuple[str, int], tuple[str, str]]:
         """(ingress IP, port) -> (protocol, service key) for LoadBalancer ingress listeners.
@@ -194,15 +204,16 @@ class ProxyRules:
         return out
 
     def reap_affinity(self, now: float) -> int:
-        """Forget ClientIP affinity entries older than their timeout; how many went."""
-        self._flush()
+        """Forget ClientIP affinity entries older than their timeout; how many went. The
+        tables outlive compiles (keyed by Service port): nothing is compiled for this."""
         gone = 0
-        for rules_list in self._rules.values():
-            for rules in rules_list:
-                table, timeout = rules.affinity, rules.info.affinity_timeout
-                if not table:
+        for infos in self._services.values():
+            for info in infos:
+                table = self._affinity.get(info.port_key)
+                if not table or info.affinity_timeout is None:
                     continue
-                stale = [ip for ip, (_, used) in table.items() if now - used > timeout]
+                stale = [ip for ip, (_, used) in table.items()
+                         if now - used > info.affinity_timeout]
                 for ip in stale:
                     del table[ip]
                 gone += len(stale)

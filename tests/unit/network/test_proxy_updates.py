@@ -116,6 +116,34 @@ def test_node_ports_and_load_balancer_ips_are_listed_and_freed() -> None:
     assert rules.load_balancer_ips() == {}
 
 
+def test_node_ports_move_with_services_not_with_endpoints() -> None:
+    """What a node's NodePort listeners follow: a Service change moves `service_version`
+    and the map; endpoint churn (every pod becoming ready) moves neither."""
+    rules = _rules()
+    rules.update_service(service("np", cluster_ip="10.96.0.40", type="NodePort",
+                                 ports=[{"name": "http", "port": 80, "nodePort": 30080}]))
+    before, ports = rules.service_version, rules.node_ports()
+    for i in range(5):
+        rules.update_slice(endpoint_slice("np-abc", service="np", endpoints=_many(i + 1)))
+    assert rules.service_version == before and rules.node_ports() == ports
+    rules.update_service(service("np", cluster_ip="10.96.0.40", type="NodePort",
+                                 ports=[{"name": "http", "port": 80, "nodePort": 30081}]))
+    assert rules.service_version > before
+    assert rules.node_ports() == {30081: ("TCP", "default/np")}
+
+
+def test_affinity_is_reaped_while_endpoint_changes_wait_to_compile() -> None:
+    cfg = {"sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 60}}}
+    rules = _rules()
+    rules.update_service(service(sessionAffinity="ClientIP", **cfg))
+    rules.update_slice(endpoint_slice(endpoints=_many(3)))
+    first = _route(rules)
+    rules.update_slice(endpoint_slice(endpoints=_many(4)))  # compiled when next routed
+    assert rules.reap_affinity(30.0) == 0
+    assert rules.reap_affinity(100.0) == 1  # the client's entry from time 0
+    assert _route(rules) is not None and first is not None
+
+
 def test_load_balancer_local_listens_only_on_nodes_with_a_local_endpoint() -> None:
     rules = _rules()  # node n1
     lb = service("lb", type="LoadBalancer", externalTrafficPolicy="Local",
