@@ -130,8 +130,9 @@ class Feed:
         self._pinned: dict[asyncio.Queue, Trigger] = {}
         self._fields: collections.Counter[str] = collections.Counter()  # fields pinned
         # watchers hear the revision the feed has seen through at most this often (they
-        # need it for bookmarks only): a marker per store write to every one of a thousand
-        # watchers' queues was most of the API server's work on a large cluster
+        # need it for bookmarks only, sent at most every BOOKMARK_SECONDS): a marker per
+        # store write to every one of a thousand watchers' queues was most of the API
+        # server's work on a large cluster, and one a second still woke each of them
         self._progress_every = progress_every
         self._published_at = -float("inf")
         self.cache: WatchCache | None = None

@@ -221,7 +221,7 @@ class WatchHub:
         future = asyncio.get_running_loop().create_future()
         self._starting[key] = future
         try:
-            feed = Feed(self.store, res, progress_every=lambda: min(1.0, BOOKMARK_SECONDS))
+            feed = Feed(self.store, res, progress_every=lambda: BOOKMARK_SECONDS)
             await feed.start()
             self._feeds[key] = feed
             future.set_result(feed)

@@ -98,7 +98,10 @@ def test_a_name_pinned_api_watch_still_sees_its_object_added_modified_and_delete
     run(main)
 
 
-def test_watchers_hear_progress_about_once_a_second_not_per_store_write() -> None:
+def test_watchers_hear_progress_once_per_bookmark_period_not_per_store_write(
+        monkeypatch) -> None:
+    monkeypatch.setattr(watches, "BOOKMARK_SECONDS", 1.0)  # progress is only for bookmarks
+
     async def main(store: CountingStore, hub: WatchHub) -> None:
         await store.put_pod("a", "p0")
         start = store.revision + 1
