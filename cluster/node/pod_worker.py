@@ -174,8 +174,11 @@ class PodWorker(PodSync):
             return deep_copy(self._frozen)
         pod, spec = self.pod, self.pod.get("spec") or {}
         old_conditions = list((pod.get("status") or {}).get("conditions") or [])
+        # a pod bound by its spec has no PodScheduled yet: as the API server will store it
+        # (a null lastProbeTime would not survive the merge patch, and the copy read back
+        # would differ from what was written: one more write for nothing)
         scheduled = next((c for c in old_conditions if c.get("type") == "PodScheduled"),
-                         {"type": "PodScheduled", "status": "True", "lastProbeTime": None})
+                         {"type": "PodScheduled", "status": "True"})
         status: dict = {"qosClass": qos_class(pod)}
         if self._rejection is not None:
             status.update(phase="Failed", reason=self._rejection[0],

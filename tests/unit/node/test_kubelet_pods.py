@@ -179,6 +179,29 @@ def test_a_ready_condition_another_writer_sets_false_is_written_back() -> None:
     vtime.run(main)
 
 
+def test_a_pod_bound_by_its_spec_runs_with_two_status_writes() -> None:
+    """Pending (ContainerCreating), then Running and Ready: no write repeats what the API
+    server already holds (a default PodScheduled condition read back used to cause one)."""
+    async def main() -> None:
+        async with api() as kube:
+            writes: list[bytes] = []
+            handle = kube.server.router.handle
+
+            async def counting(req):
+                if req.method == "PATCH" and req.path.endswith("/pods/web/status"):
+                    writes.append(req.body)
+                return await handle(req)
+
+            kube.server.router.handle = counting
+            async with kubelet_running(kube, NodeConfig("n1", pod_cidr=CIDR)):
+                await kube.client.create(pod("web"))
+                await eventually(lambda: _ready(kube, "web", "True"), what="Ready")
+                await asyncio.sleep(60)  # nothing changes: nothing more is written
+            assert len(writes) == 2, writes
+
+    vtime.run(main)
+
+
 def test_status_patch_with_a_stale_uid_is_rejected() -> None:
     """What PodDriver relies on: the API server never applies a status meant for a pod of the
     same name that was deleted and recreated."""
