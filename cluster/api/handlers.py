@@ -18,8 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from kubemu.cluster.api import defaults, deletion, validation
 from kubemu.cluster.api.admission import (
     admit_pod_priority,
@@ -37,7 +35,7 @@ from kubemu.cluster.api.objects import (
     SYSTEM_FIELDS, check_type, decode, deep_copy, encode, generate_name, meta, new_uid,
     qos_class, rfc3339, spec_of, tracks_generation,
 )
-from kubemu.cluster.api.patch import json_patch, merge_patch
+from kubemu.cluster.api.patch import json_patch, merge_patch, parse_patch, patch_precondition
 from kubemu.cluster.api.smp import strategic_merge_patch
 from kubemu.cluster.api.nscache import NamespaceCache
 from kubemu.cluster.api.registry import Registry, Resource
@@ -260,13 +258,13 @@ class Handlers:
                     patch_body: bytes, opts: Options | None = None, *,
                     subresource: str = "") -> dict:
         opts = opts or Options()
-        patch = _parse_patch(patch_type, patch_body)
+        patch = parse_patch(patch_type, patch_body)
         if patch_type == "strategic" and res.custom:
             raise UnsupportedMediaType(
                 "the body of the request was in an unknown format - accepted media types "
                 "include: application/json-patch+json, application/merge-patch+json, "
                 "application/apply-patch+yaml")
-        precondition = _patch_version(patch)
+        precondition = patch_precondition(patch)
         suggested = self._suggested(res, namespace, name, precondition)
         for _ in range(_MAX_RETRIES):
             kv = suggested or await self.read_kv(res, namespace, name)
@@ -473,35 +471,6 @@ class Handlers:
     def _crds_changed(self, crd: dict, deleted: bool) -> None:
         for callback in self.on_crd_change:
             callback(crd, deleted)
-
-
-def _patch_version(patch: Any) -> str:
-    """The resourceVersion a patch itself sets (a precondition, as upstream's patcher
-    treats it), or "": a patch without one is retried on a conflicting write."""
-    if isinstance(patch, dict):
-        md = patch.get("metadata")
-        return str(md.get("resourceVersion") or "") if isinstance(md, dict) else ""
-    if isinstance(patch, list):
-        for op in patch:
-            if isinstance(op, dict) and op.get("path") == "/metadata/resourceVersion" \
-                    and op.get("op") in ("add", "replace", "test"):
-                return str(op.get("value") or "")
-    return ""
-
-
-def _parse_patch(patch_type: str, body: bytes) -> Any:
-    if patch_type not in ("json", "merge", "strategic", "apply"):
-        raise UnsupportedMediaType(f"unsupported patch type {patch_type!r}")
-    if patch_type == "apply":
-        from kubemu.cluster.api.bodies import parse_yaml_or_json
-        return parse_yaml_or_json(body)
-    try:
-        patch = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"error decoding patch: {exc}") from None
-    if patch_type == "json" and not isinstance(patch, list):
-        raise BadRequest("json patch must be a JSON array of operations")
-    return patch
 
 
 def _is_service(res: Resource) -> bool:

@@ -2,7 +2,7 @@
 
 PATCH with `application/json-patch+json` or `application/merge-patch+json` lands here; the
 strategic merge patch of built-in kinds lives in `smp` and is re-exported here, so this module
-is the one door to all three patch types. All three are pure: they deep-copy the document
+is the one door to all three patch types (and `parse_patch` decodes their bodies). All three are pure: they deep-copy the document
 first and never mutate their inputs, so the handler may retry a patch against a newer object
 after a conflict. A JSON Patch is all-or-nothing: a failed `test`, a missing
 path or a malformed operation raises `BadRequest` naming the operation and the path, and no
@@ -13,11 +13,43 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubemu.cluster.api.errors import BadRequest
+import orjson
+
+from kubemu.cluster.api.errors import BadRequest, UnsupportedMediaType
 from kubemu.cluster.api.smp import PatchMeta, smp_meta_none, strategic_merge_patch
 
 __all__ = ["json_patch", "merge_patch", "strategic_merge_patch", "PatchMeta", "smp_meta_none",
-           "json_copy", "json_equal"]
+           "json_copy", "json_equal", "parse_patch", "patch_precondition"]
+
+
+def patch_precondition(patch: Any) -> str:
+    """The resourceVersion a patch itself sets (a precondition, as upstream's patcher
+    treats it), or "": a patch without one is retried on a conflicting write."""
+    if isinstance(patch, dict):
+        md = patch.get("metadata")
+        return str(md.get("resourceVersion") or "") if isinstance(md, dict) else ""
+    if isinstance(patch, list):
+        for op in patch:
+            if isinstance(op, dict) and op.get("path") == "/metadata/resourceVersion" \
+                    and op.get("op") in ("add", "replace", "test"):
+                return str(op.get("value") or "")
+    return ""
+
+
+def parse_patch(patch_type: str, body: bytes) -> Any:
+    """A PATCH body of `patch_type` ("json", "merge", "strategic", "apply") decoded."""
+    if patch_type not in ("json", "merge", "strategic", "apply"):
+        raise UnsupportedMediaType(f"unsupported patch type {patch_type!r}")
+    if patch_type == "apply":
+        from kubemu.cluster.api.bodies import parse_yaml_or_json
+        return parse_yaml_or_json(body)
+    try:
+        patch = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"error decoding patch: {exc}") from None
+    if patch_type == "json" and not isinstance(patch, list):
+        raise BadRequest("json patch must be a JSON array of operations")
+    return patch
 
 
 def json_patch(doc: Any, ops: list) -> Any:
