@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from kubemu.cluster.api.errors import Conflict, Invalid, NotFound
+from kubemu.cluster.node.pod_status import KUBELET_CONDITIONS
 from kubemu.cluster.timing import Timing
 
 __all__ = ["TERMINAL_PHASES", "PodDriver", "Worker", "drifted", "sleep_or_wake"]
@@ -191,13 +192,13 @@ def _gone(err: Exception) -> bool:
 
 def drifted(observed: Mapping | None, written: Mapping) -> bool:
     """The API's pod status disagrees with what this driver wrote on the phase or on the
-    status of a condition the driver wrote (conditions other writers own are theirs)."""
+    status of a kubelet-owned condition (conditions other writers own are theirs)."""
     observed = observed or {}
     if observed.get("phase") != written.get("phase"):
         return True
     seen = {c.get("type"): c.get("status") for c in observed.get("conditions") or ()}
     return any(seen.get(c.get("type")) != c.get("status")
-               for c in written.get("conditions") or ())
+               for c in written.get("conditions") or () if c.get("type") in KUBELET_CONDITIONS)
 
 
 def _revision(pod: Mapping | None) -> int:
