@@ -47,6 +47,8 @@ class StoreClient:
         self._batchers: dict[int, _Batcher] = {}
         self._leader: int | None = None
         self._discovery: asyncio.Task | None = None
+        self._tries: dict[int, dict[asyncio.Future, float]] = {}  # unanswered, by replica
+        self._monitor: asyncio.Task | None = None
         self._next_watch_replica = 0
         self._closed = False
         self.stats = {"requests": 0, "submit_calls": 0}
@@ -229,8 +231,9 @@ class StoreClient:
 
     async def close(self) -> None:
         self._closed = True
-        if self._discovery is not None:
-            self._discovery.cancel()
+        for task in (self._discovery, self._monitor):
+            if task is not None:
+                task.cancel()
         for batcher in self._batchers.values():
             await batcher.drain()
 
@@ -257,26 +260,48 @@ class StoreClient:
 
     async def _attempt(self, answer: asyncio.Future, target: int, deadline: float
                        ) -> dict | None:
-        """The result of one try, or None to try again. A slow try makes the client look for the
-        leader: when another replica leads (the target died or was deposed), the try is
-        abandoned and the request goes there under the same id, without waiting for Ray to
-        report the old actor's death."""
+        """The result of one try, or None to try again: the try is abandoned when it outlives
+        its deadline or `_ATTEMPT_SECONDS`, or when `_check_slow_tries` finds that another
+        replica leads (the target died or was deposed), so the request goes there under the
+        same id without waiting for Ray to report the old actor's death."""
         loop = asyncio.get_running_loop()
-        started = loop.time()
-        while True:
-            remaining = deadline - loop.time()
-            if remaining > 0:
-                await asyncio.wait({answer}, timeout=min(_RECHECK_SECONDS, remaining))
-            if answer.done():
-                return answer.result()
-            if remaining <= 0 or loop.time() - started > _ATTEMPT_SECONDS:
-                answer.cancel()
-                self._forget(target)
-                return None
-            leader = await self._discover_leader(min(1.0, remaining))
-            if leader is not None and leader != target:
-                answer.cancel()
-                return None
+        limit = min(deadline, loop.time() + _ATTEMPT_SECONDS)
+        self._track(target, answer)
+        await asyncio.wait({answer}, timeout=max(0.0, limit - loop.time()))
+        if answer.cancelled():
+            return None
+        if answer.done():
+            return answer.result()
+        answer.cancel()
+        self._forget(target)
+        return None
+
+    def _track(self, target: int, answer: asyncio.Future) -> None:
+        tries = self._tries.setdefault(target, {})
+        tries[answer] = asyncio.get_running_loop().time()
+        answer.add_done_callback(tries.pop)
+        if self._monitor is None or self._monitor.done():
+            self._monitor = asyncio.ensure_future(self._check_slow_tries())
+
+    async def _check_slow_tries(self) -> None:
+        """While tries are unanswered: every `_RECHECK_SECONDS` that one of them has waited
+        longer than that, ask who leads, and abandon the tries sent to any other replica.
+        One check serves every waiting request (a check per request was most of the API
+        server's store-client time when writes queued behind a busy leader)."""
+        loop = asyncio.get_running_loop()
+        while not self._closed and any(self._tries.values()):
+            await asyncio.sleep(_RECHECK_SECONDS)
+            now = loop.time()
+            if not any(now - next(iter(tries.values())) >= _RECHECK_SECONDS
+                       for tries in self._tries.values() if tries):
+                continue
+            leader = await self._discover_leader(1.0)
+            if leader is None:
+                continue
+            for target, tries in self._tries.items():
+                if target != leader:
+                    for answer in list(tries):
+                        answer.cancel()
 
     def _forget(self, replica: int) -> None:
         """After a failure: drop the leader guess and look the actor up again next time."""

@@ -247,6 +247,30 @@ async def _failover_scenario(cluster: str, data_dir: str, handles: list, client:
     assert {k: seen.get(k) for k in acked} == acked
 
 
+async def test_a_frozen_leader_is_left_for_the_next_within_the_request_deadline(
+        ray_session, tmp_path: Path) -> None:
+    """A leader that stops answering but is not dead (SIGSTOP: Ray reports nothing) must not
+    hold a write past its deadline: the client notices the new leader and retries there."""
+    cluster = f"frozen-{uuid.uuid4().hex[:8]}"
+    await start_store(cluster=cluster, replicas=3, data_dir=str(tmp_path))
+    client = await StoreClient.connect(cluster=cluster, timeout=6.0)  # < one try's 8 s limit
+    frozen: int | None = None
+    try:
+        await client.put("/frozen/before", b"1")
+        old = (await client.status())[await client.leader()]
+        frozen = old["pid"]
+        os.kill(frozen, signal.SIGSTOP)
+        written = await client.put("/frozen/after", b"2")
+        leader = await client.leader()
+        assert leader != old["id"] and written["revision"] > 0
+        assert (await client.get("/frozen/after"))["value"] == b"2"
+    finally:
+        if frozen is not None:
+            os.kill(frozen, signal.SIGCONT)
+        await client.close()
+        stop_store(cluster=cluster, replicas=3)
+
+
 async def test_replica_behind_a_compaction_catches_up_by_snapshot_and_recovers_from_it(
         ray_session, tmp_path: Path) -> None:
     cluster = f"snapshot-{uuid.uuid4().hex[:8]}"
