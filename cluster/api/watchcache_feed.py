@@ -1,5 +1,6 @@
-"""Feed: one store watch per resource, its ring of recent events, its watchers' queues, and
-the resource's `WatchCache` -- the part of kube-apiserver's cacher that consumes the store.
+"""Feed: one watch of a resource's store range, its ring of recent events, its watchers'
+queues, and the resource's `WatchCache` -- the part of kube-apiserver's cacher that consumes
+the store (the hub's feeds share one store watch through a `WatchMux`).
 
 A feed keeps a ring of recent events, hands every API watcher a bounded queue fed from it (a
 hundred watchers cost the store one watch), and applies every event to its watch cache, if
@@ -119,8 +120,10 @@ class Feed:
     """One store watch over a resource, the queues it feeds and the cache it keeps."""
 
     def __init__(self, store: Any, res: Resource, *,
-                 progress_every: Callable[[], float] = lambda: 1.0) -> None:
+                 progress_every: Callable[[], float] = lambda: 1.0,
+                 watch: Callable[..., Any] | None = None) -> None:
         self.store = store
+        self._watch = watch or store.watch  # the hub's WatchMux shares one store watch
         self.res = res
         self.ring: collections.deque = collections.deque(maxlen=RING)
         self.floor = 0  # every event with revision >= floor is in the ring
@@ -191,7 +194,7 @@ class Feed:
     async def _run(self, start: int) -> None:
         prefix = self.res.prefix()
         try:
-            async for event in self.store.watch(prefix, prefix_end(prefix),
+            async for event in self._watch(prefix, prefix_end(prefix),
                                                 start_revision=start, progress=True):
                 if event.get("type") == "PROGRESS":
                     self._progressed(event["revision"])

@@ -33,6 +33,7 @@ from kubemu.cluster.api.registry import Resource
 from kubemu.cluster.api.watchcache import WatchCache
 from kubemu.cluster.api.watchcache_feed import (END, NAME_FIELD, TRIGGER_FIELDS, Change, Feed,
                                                Trigger, offer)
+from kubemu.cluster.api.watch_mux import WatchMux
 from kubemu.cluster.api.watchcache_lists import serve_list
 from kubemu.cluster.store import CompactedError, prefix_end
 
@@ -50,6 +51,7 @@ _UNCACHED = frozenset({("", "events"), ("events.k8s.io", "events")})
 class WatchHub:
     def __init__(self, store: Any) -> None:
         self.store = store
+        self.mux = WatchMux(store)
         self._feeds: dict[tuple[str, str], Feed] = {}
         self._starting: dict[tuple[str, str], asyncio.Future] = {}
         self._builds: dict[tuple[str, str], asyncio.Task] = {}
@@ -221,7 +223,8 @@ class WatchHub:
         future = asyncio.get_running_loop().create_future()
         self._starting[key] = future
         try:
-            feed = Feed(self.store, res, progress_every=lambda: BOOKMARK_SECONDS)
+            feed = Feed(self.store, res, progress_every=lambda: BOOKMARK_SECONDS,
+                        watch=self.mux.watch)
             await feed.start()
             self._feeds[key] = feed
             future.set_result(feed)
@@ -239,6 +242,7 @@ class WatchHub:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.mux.close()
 
 
 class WatchEvent(dict):

@@ -13,7 +13,7 @@ import asyncio
 
 import orjson
 
-from kubemu.cluster.api import watches
+from kubemu.cluster.api import watch_mux, watches
 from kubemu.cluster.api.lists import ListQuery
 from kubemu.cluster.api.registry import builtin_registry
 from kubemu.cluster.api.watches import WatchHub, watch_events
@@ -120,6 +120,7 @@ def test_watchers_hear_progress_once_per_bookmark_period_not_per_store_write(
 def test_with_bookmarks_every_instant_every_progress_reaches_the_watchers(
         monkeypatch) -> None:
     monkeypatch.setattr(watches, "BOOKMARK_SECONDS", 0.0)
+    monkeypatch.setattr(watch_mux, "IDLE_PROGRESS", 0.0)  # a quiet feed hears every answer
 
     async def main(store: CountingStore, hub: WatchHub) -> None:
         await store.put_pod("a", "p0")
