@@ -41,7 +41,7 @@ __all__ = ["BOOKMARK_SECONDS", "IDLE", "WatchEvent", "WatchHub", "watch_events"]
 
 log = logging.getLogger(__name__)
 
-BOOKMARK_SECONDS = 5.0  # upstream sends about one a minute; clients only gain from more
+BOOKMARK_SECONDS = 60.0  # as upstream's cacher; and one when a watch reaches its timeout
 BUILD_CHUNK = 1000  # objects per store range while building a cache
 BUILD_SECONDS = 60.0  # a build whose feed does not catch up by then is dropped
 _POLL = 0.05  # how often a waiting reader re-asks the store for progress
@@ -70,7 +70,9 @@ class WatchHub:
                       deadline: float | None = None, idle_marks: bool = False
                       ) -> AsyncIterator[tuple]:
         """("event", Change) and ("progress", revision) items from revision `start` until
-        the loop time `deadline`; with `trigger` (field, value), at least the events whose
+        the loop time `deadline`, where a last ("deadline", revision) item names the revision
+        the stream was complete through then; with `trigger` (field, value), at least the
+        events whose
         objects carry that value in that field (and possibly others: callers still filter).
         With `idle_marks`, an ("idle", None) item comes before every wait for the next item:
         what came before it can be sent as one write."""
@@ -83,8 +85,11 @@ class WatchHub:
                     yield ("idle", None)
             return
         loop = asyncio.get_running_loop()
-        # the deadline ends the stream through the queue: no timer per item
-        timer = loop.call_at(deadline, offer, q, END) if deadline is not None else None
+        # the deadline ends the stream through the queue (no timer per item), carrying the
+        # revision the feed has handed out every event through at that moment
+        timer = None
+        if deadline is not None:
+            timer = loop.call_at(deadline, lambda: offer(q, ("deadline", feed.through)))
         try:
             while True:
                 try:
@@ -96,6 +101,8 @@ class WatchHub:
                 if item is END:
                     return
                 yield item
+                if item[0] == "deadline":
+                    return
         finally:
             if timer is not None:
                 timer.cancel()
@@ -198,17 +205,24 @@ class WatchHub:
         prefix = res.prefix()
         events = self.store.watch(prefix, prefix_end(prefix), start_revision=start,
                                   progress=True).__aiter__()
+        through = start - 1
         try:
             while True:
                 try:
                     async with asyncio.timeout_at(deadline):
                         event = await events.__anext__()
-                except (StopAsyncIteration, TimeoutError):
+                except StopAsyncIteration:
+                    return
+                except TimeoutError:
+                    yield ("deadline", through)
                     return
                 if event.get("type") == "PROGRESS":
+                    through = max(through, event["revision"])
                     yield ("progress", event["revision"])
                 else:
-                    yield ("event", Change(event))
+                    change = Change(event)
+                    through = max(through, change.revision - 1)
+                    yield ("event", change)
         finally:
             await events.aclose()
 
@@ -301,6 +315,10 @@ async def watch_events(hub: WatchHub, res: Resource, namespace: str, query: List
             kind, payload = item
             if kind == "idle":
                 yield IDLE
+                continue
+            if kind == "deadline":  # upstream's last bookmark: resume from here, not older
+                if allow_bookmarks:
+                    yield _bookmark(res, max(seen, payload))
                 continue
             if kind == "progress":
                 seen = max(seen, payload)

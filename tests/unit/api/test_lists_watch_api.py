@@ -192,6 +192,29 @@ async def test_bookmarks_carry_the_revision_a_quiet_watch_has_seen(api, monkeypa
     await resp.stream.aclose()
 
 
+@pytest.mark.parametrize("bookmarks", [True, False], ids=["bookmarks", "no-bookmarks"])
+async def test_a_watch_reaching_its_timeout_ends_with_a_bookmark_if_it_allows_them(
+        api, monkeypatch, bookmarks):
+    """As upstream's cacher: whatever the bookmark period, a watch's last event before its
+    timeout is a BOOKMARK at the revision it has seen through, so it resumes from there."""
+    import math
+
+    import orjson
+
+    from kubemu.cluster.api import watches
+    monkeypatch.setattr(watches, "BOOKMARK_SECONDS", math.inf)
+    mark = str(api.store.revision)
+    resp = await api.call("GET", CMS, query={
+        "watch": "true", "resourceVersion": mark, "timeoutSeconds": "1",
+        "allowWatchBookmarks": str(bookmarks).lower()})
+    created = await api.json("POST", CMS, configmap("c"), expect=201)
+    got = [orjson.loads(line) async for line in watch_lines(resp.stream)]
+    assert [e["type"] for e in got] == (["ADDED", "BOOKMARK"] if bookmarks else ["ADDED"]), got
+    if bookmarks:
+        assert int(got[-1]["object"]["metadata"]["resourceVersion"]) >= \
+            int(created["metadata"]["resourceVersion"])
+
+
 async def test_a_node_name_watch_sees_its_pods_bind_change_and_leave(api):
     """The kubelet's watch (fieldSelector spec.nodeName=<node>) is routed by node: it sees
     exactly the pods bound to its node, from binding to deletion, and nothing else."""

@@ -134,3 +134,24 @@ def test_with_bookmarks_every_instant_every_progress_reaches_the_watchers(
         assert len(markers) >= 9, markers
 
     run(main)
+
+
+def test_a_watch_at_its_deadline_last_hears_the_revision_it_is_complete_through() -> None:
+    """What the bookmark a watch sends before its timeout carries: every event up to it was
+    handed out, however long ago the last periodic progress was."""
+    async def main(store: CountingStore, hub: WatchHub) -> None:
+        await store.put_pod("a", "p0")
+        start = store.revision + 1
+        loop = asyncio.get_running_loop()
+        pending = asyncio.ensure_future(drain(hub.changes(
+            PODS, start, trigger=("metadata.name", "p1"), deadline=loop.time() + 5.0), 10.0))
+        await feeding(hub)
+        await store.put_pod("a", "p1")
+        for i in range(5):
+            await store.put_pod("a", f"other{i}")
+        last = store.revision
+        got = await pending
+        assert [kind for kind, _ in got if kind != "progress"] == ["event", "deadline"]
+        assert got[-1] == ("deadline", last)
+
+    run(main)
