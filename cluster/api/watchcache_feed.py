@@ -32,7 +32,7 @@ import orjson
 
 from kubemu.cluster.api.objects import decode
 from kubemu.cluster.api.registry import Resource
-from kubemu.cluster.api.watchcache import WatchCache
+from kubemu.cluster.api.watchcache import Entry, WatchCache
 from kubemu.cluster.store import prefix_end
 
 __all__ = ["Change", "Feed", "TRIGGER_FIELDS", "NAME_FIELD", "Trigger", "END", "offer",
@@ -57,10 +57,14 @@ Trigger = tuple[str, str]  # (field, value) a watch pins
 class Change:
     """One store event, its objects decoded at most once and shared (never mutate them)."""
 
-    __slots__ = ("raw", "_obj", "_prev", "_deleted", "_obj_json", "_deleted_json")
+    __slots__ = ("raw", "_obj", "_prev", "_deleted", "_obj_json", "_deleted_json",
+                 "prev_entry")
 
     def __init__(self, raw: dict) -> None:
         self.raw = raw
+        # the watch cache's entry of the previous object, when the cache held exactly that
+        # version: its labels and trigger field route and filter without decoding it
+        self.prev_entry: Entry | None = None
         self._obj: dict | None = None
         self._prev: dict | None = None
         self._deleted: dict | None = None
@@ -110,10 +114,15 @@ class Change:
         return orjson.dumps(obj)
 
     def trigger_values(self, field: str) -> set[str]:
+        """The values `field` (a feed's trigger field or NAME_FIELD) had before and after."""
         if field == NAME_FIELD:  # the key ends with the name: nothing to decode
             return {self.key.rpartition("/")[2]}
-        objs = [self.prev] if self.raw["type"] == "DELETE" else [self.obj, self.prev]
-        return {field_text(o, field) for o in objs if o is not None}
+        values = set() if self.raw["type"] == "DELETE" else {field_text(self.obj, field)}
+        if self.prev_entry is not None:  # the cache indexes the trigger field
+            values.add(self.prev_entry.trigger)
+        elif self.prev is not None:
+            values.add(field_text(self.prev, field))
+        return values
 
 
 class Feed:
@@ -201,6 +210,11 @@ class Feed:
                     continue
                 change = Change(event)
                 revision = change.revision
+                prev_kv = event.get("prev_kv")
+                if self.cache is not None and prev_kv is not None:
+                    entry = self.cache.objects.get(prev_kv["key"])
+                    if entry is not None and entry.rev == prev_kv["mod_revision"]:
+                        change.prev_entry = entry
                 if len(self.ring) == self.ring.maxlen:
                     self.floor = self.ring[0][0] + 1
                 self.ring.append((revision, change))

@@ -302,7 +302,8 @@ async def watch_events(hub: WatchHub, res: Resource, namespace: str, query: List
     prefix = res.prefix(namespace)
     seen = start - 1
     last_bookmark = loop.time()
-    stream = hub.changes(res, start, trigger=_trigger(res, query), deadline=deadline,
+    pinned = _trigger(res, query)
+    stream = hub.changes(res, start, trigger=pinned, deadline=deadline,
                          idle_marks=idle_marks).__aiter__()
     try:
         if rv not in ("", "0"):
@@ -328,7 +329,7 @@ async def watch_events(hub: WatchHub, res: Resource, namespace: str, query: List
                 continue
             if not payload.key.startswith(prefix):
                 continue
-            event = _api_event(payload, labels, fields)
+            event = _api_event(payload, labels, fields, pinned)
             seen = max(seen, payload.revision)
             if event is not None:
                 yield event
@@ -371,7 +372,11 @@ def _trigger(res: Resource, query: ListQuery) -> Trigger | None:
     return (name, value.strip())
 
 
-def _api_event(change: Change, labels: Any, fields: Any) -> dict | None:
+def _api_event(change: Change, labels: Any, fields: Any, pinned: Trigger | None
+               ) -> dict | None:
+    """The API event a store event is for a watch with these selectors (None: not its
+    business). Whether the previous object matched is read without decoding it when the
+    selectors are empty, or pin one routed field the watch cache indexes (`pinned`)."""
     if change.raw["type"] == "DELETE":
         obj = change.deleted
         if obj is None:
@@ -379,10 +384,16 @@ def _api_event(change: Change, labels: Any, fields: Any) -> dict | None:
         return WatchEvent("DELETED", obj, change) if _matches(obj, labels, fields) else None
     obj = change.obj
     now = _matches(obj, labels, fields)
-    prev = change.prev
-    if prev is None:
+    if change.raw.get("prev_kv") is None:
         return WatchEvent("ADDED", obj, change) if now else None
-    before = _matches(prev, labels, fields)
+    entry = change.prev_entry
+    if labels.empty and fields.empty:
+        before = True
+    elif pinned is not None and entry is not None:
+        before = labels.matches(entry.labels) and (
+            pinned[0] == NAME_FIELD or entry.trigger == pinned[1])
+    else:
+        before = _matches(change.prev, labels, fields)
     if now and before:
         return WatchEvent("MODIFIED", obj, change)
     if now:

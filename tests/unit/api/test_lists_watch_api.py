@@ -101,6 +101,30 @@ async def test_field_selectors_on_name_and_pod_fields(api):
     assert "field label not supported: spec.foo" in bad["message"]
 
 
+async def test_a_watch_of_unscheduled_pods_with_a_label_selector_sees_them_come_and_go(api):
+    """The scheduler's kind of watch (spec.nodeName= plus labels): a pod leaves it when bound
+    and joins it when relabelled into the selector, judged on the object before the change."""
+    pods = "/api/v1/namespaces/default/pods"
+    mark = (await api.json("GET", pods))["metadata"]["resourceVersion"]  # the cache is built
+    watch = asyncio.create_task(api.events("/api/v1/pods", {
+        "resourceVersion": mark, "fieldSelector": "spec.nodeName=", "labelSelector": "app=web",
+        "timeoutSeconds": "5"}, count=4))
+    await asyncio.sleep(0)
+    for name, app in (("p1", "web"), ("p2", "db")):
+        await api.json("POST", pods, {"metadata": {"name": name, "labels": {"app": app}},
+                                      "spec": {"containers": [{"name": "c", "image": "i"}]}},
+                       expect=201)
+    await api.json("POST", f"{pods}/p1/binding", {
+        "metadata": {"name": "p1"}, "target": {"kind": "Node", "name": "n1"}}, expect=201)
+    patch = {"content-type": "application/merge-patch+json"}
+    await api.json("PATCH", f"{pods}/p2", {"metadata": {"labels": {"app": "web"}}},
+                   headers=patch)
+    await api.json("PATCH", f"{pods}/p2", {"metadata": {"labels": {"app": "db"}}},
+                   headers=patch)
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in await watch] == [
+        ("ADDED", "p1"), ("DELETED", "p1"), ("ADDED", "p2"), ("DELETED", "p2")]
+
+
 async def test_exact_resource_version_reads_the_past(api):
     await api.json("POST", CMS, configmap("old"), expect=201)
     then = str(api.store.revision)
