@@ -6,8 +6,9 @@ Service's endpoints, never the whole table). `synced()` waits for the first list
 kube-proxy waits before programming. `programmed_at(version)` records, on the injected clock,
 when each rules version was reached, which the programming-latency benchmark reads. A
 background loop reaps expired session-affinity entries every `affinity_reap_period`
-Kubernetes seconds. Shares an `InformerFactory` when given one (a node pool's nodes share the
-Service and EndpointSlice caches; each keeps its own rules).
+Kubernetes seconds. Shares an `InformerFactory` and a `ServiceTable` when given them (a node
+pool's nodes share the Service and EndpointSlice caches and their parsed state, fed once;
+each keeps its own compiled rules).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from kubemu.cluster.client.factory import InformerFactory
 from kubemu.cluster.timing import Timing
 from kubemu.network.proxy import ProxyRules
+from kubemu.network.proxy_table import ServiceTable
 
 __all__ = ["KubeProxy"]
 
@@ -26,10 +28,11 @@ __all__ = ["KubeProxy"]
 class KubeProxy:
     def __init__(self, client: Any, timing: Timing, node_name: str, *,
                  factory: InformerFactory | None = None, rng: random.Random | None = None,
-                 affinity_reap_period: float = 60.0) -> None:
+                 affinity_reap_period: float = 60.0, table: ServiceTable | None = None) -> None:
         self.node_name = node_name
         self.timing = timing
-        self.rules = ProxyRules(node_name, rng=rng or random.Random())
+        self.rules = ProxyRules(node_name, rng=rng or random.Random(), table=table)
+        self.rules.on_change = self._record
         self._own_factory = factory is None
         self.factory = factory if factory is not None else InformerFactory(client, timing)
         self._reap_period = affinity_reap_period
@@ -40,22 +43,13 @@ class KubeProxy:
 
     async def run(self) -> None:
         rules = self.rules
-        services = self.factory.informer("v1", "Service")
-        slices = self.factory.informer("discovery.k8s.io/v1", "EndpointSlice")
+        rules.table.attach(self.factory)  # a shared table is fed once for all its nodes
         node = self.factory.informer("v1", "Node",
                                      field_selector=f"metadata.name={self.node_name}")
-        self._informers = [services, slices, node]
-        self._regs = [
-            (services, services.add_handler(
-                self._track(rules.update_service), lambda _old, new: self._track(
-                    rules.update_service)(new), self._track(rules.delete_service))),
-            (slices, slices.add_handler(
-                self._track(rules.update_slice), lambda _old, new: self._track(
-                    rules.update_slice)(new), self._track(rules.delete_slice))),
-            (node, node.add_handler(
-                self._track(rules.update_node),
-                lambda _old, new: self._track(rules.update_node)(new), None)),
-        ]
+        self._informers = [self.factory.informer("v1", "Service"),
+                           self.factory.informer("discovery.k8s.io/v1", "EndpointSlice"), node]
+        self._regs = [(node, node.add_handler(
+            rules.update_node, lambda _old, new: rules.update_node(new), None))]
         if self._own_factory:
             self.factory.start()
         try:
@@ -69,6 +63,7 @@ class KubeProxy:
         finally:
             for informer, reg in self._regs:
                 informer.remove_handler(reg)
+            rules.close()
             if self._own_factory:
                 await self.factory.stop()
 
@@ -86,12 +81,6 @@ class KubeProxy:
                 return at
         return None
 
-    def _track(self, apply: Any) -> Any:
-        def handler(obj: dict) -> None:
-            before = self.rules.version
-            apply(obj)
-            if self.rules.version != before:
-                self.changes.append((self.rules.version, self.timing.clock.now()))
-                del self.changes[:-1000]
-
-        return handler
+    def _record(self) -> None:
+        self.changes.append((self.rules.version, self.timing.clock.now()))
+        del self.changes[:-1000]

@@ -16,8 +16,9 @@ program listens on the port; a TCP payload is echoed back.
 
 `EmulatedNode` is one node (kubelet + network, its own informers); `EmulatedNodePool` hosts
 many nodes in one process: one kubelet pool, one shared `PodNetwork` over one informer
-factory, and a kube-proxy (own rules, shared caches) per node. Both expose `networks`, node
-name -> `NodeNetwork`, which is all the node actor needs.
+factory, and a kube-proxy per node (own compiled rules; the caches and the parsed Services
+and slices are shared). Both expose `networks`, node name -> `NodeNetwork`, which is all
+the node actor needs.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from kubemu.network.fabric import ConnectionRefused, ConnectionTimeout, Reply
 from kubemu.network.kubeproxy import KubeProxy
 from kubemu.network.podnetwork import PodNetwork
 from kubemu.network.proxy import Drop
+from kubemu.network.proxy_table import ServiceTable
 
 __all__ = ["NodeNetwork", "Dialed", "EmulatedNode", "EmulatedNodePool", "Hop"]
 
@@ -55,8 +57,10 @@ Hop = Callable[[Dialed, "str | None"], Awaitable[Reply]]
 class NodeNetwork:
     def __init__(self, client: Any, timing: Timing, node_name: str, *, kubelet: Any,
                  pod_network: PodNetwork | None = None, rng: random.Random | None = None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
-        """Without `pod_network` the node keeps its own (and its own informer factory)."""
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 services: ServiceTable | None = None) -> None:
+        """Without `pod_network` the node keeps its own (and its own informer factory);
+        without `services`, its kube-proxy its own parsed Services and slices."""
         self.node_name = node_name
         self.kubelet = kubelet
         self.timing = timing
@@ -66,7 +70,7 @@ class NodeNetwork:
         self._rng = rng or random.Random()
         self._sleep = sleep  # link latency is network time: never scaled
         self.proxy = KubeProxy(client, timing, node_name, factory=self.factory,
-                               rng=random.Random(self._rng.random()))
+                               rng=random.Random(self._rng.random()), table=services)
 
     @property
     def address(self) -> str:
@@ -172,7 +176,7 @@ class EmulatedNode:
 
 class EmulatedNodePool:
     """Many emulated nodes in one process: kubelets (a `NodePool`) and a kube-proxy per
-    node over one shared `PodNetwork` and informer factory."""
+    node over one shared `PodNetwork`, `ServiceTable` and informer factory."""
 
     def __init__(self, client: Any, timing: Timing, configs: Sequence[Any], *,
                  rng: random.Random | None = None) -> None:
@@ -180,13 +184,15 @@ class EmulatedNodePool:
         self.kubelets = NodePool(client, timing, configs, rng=derive_rng(seed, "kubelets"))
         self.factory = InformerFactory(client, timing)
         self.pods = PodNetwork(self.factory)
+        self.services = ServiceTable()
         self.networks = {
             name: NodeNetwork(client, timing, name, kubelet=kubelet, pod_network=self.pods,
-                              rng=derive_rng(seed, name))
+                              rng=derive_rng(seed, name), services=self.services)
             for name, kubelet in self.kubelets.kubelets.items()}
 
     async def run(self) -> None:
         self.pods.attach()
+        self.services.attach(self.factory)
         self.factory.start()
         try:
             await asyncio.gather(self.kubelets.run(),

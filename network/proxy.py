@@ -1,8 +1,9 @@
 """kube-proxy rules of one node, sans-I/O: Services + EndpointSlices in, routing decisions out.
 
-`ProxyRules` is what iptables mode programs, as data. It is fed incrementally (a Service or
-EndpointSlice change recompiles only that Service: O(its endpoints x ports), and only when the
-rules are next read, so a burst of changes costs one compile) and answers
+`ProxyRules` is what iptables mode programs, as data. It is fed incrementally from a
+`ServiceTable` (parsed Services and slices, shared by a node pool's nodes): a Service or
+EndpointSlice change recompiles only that Service, O(its endpoints x ports), and only when the
+rules are next read, so a burst of changes costs one compile. It answers
 `route(dst_ip, dst_port, protocol, ...)` per connection with a `Route` (the backend), a `Drop`
 (upstream's REJECT when a Service has no endpoints at all, DROP when a Local traffic policy
 finds none on this node, DROP by loadBalancerSourceRanges) or None (not a Service address:
@@ -32,13 +33,9 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kubemu.network.proxy_endpoints import (
-    ParsedSlice,
-    SliceEndpoint,
-    categorize,
-    parse_slice,
-)
-from kubemu.network.proxy_services import ServicePortInfo, parse_service, service_key
+from kubemu.network.proxy_endpoints import ParsedSlice, SliceEndpoint, categorize
+from kubemu.network.proxy_services import ServicePortInfo
+from kubemu.network.proxy_table import ServiceTable
 
 __all__ = ["ZONE_LABEL", "Drop", "ProxyRules", "Route"]
 
@@ -70,57 +67,48 @@ class Drop:
 class ProxyRules:
     """The Service rules of node `node_name` (in `zone`), updated incrementally."""
 
-    def __init__(self, node_name: str, zone: str = "", *, rng: random.Random) -> None:
+    def __init__(self, node_name: str, zone: str = "", *, rng: random.Random,
+                 table: ServiceTable | None = None) -> None:
+        """`table`: the Services and slices, shared by the rules of a process's nodes (one
+        of its own when not given)."""
         self.node_name = node_name
         self.zone = zone
         self.version = 0
-        self.service_version = 0  # moves only when a Service changes (NodePorts follow it)
+        self.on_change: Callable[[], None] | None = None  # after each version bump
         self._rng = rng
-        self._services: dict[str, tuple[ServicePortInfo, ...]] = {}
-        self._slices: dict[str, dict[str, ParsedSlice]] = {}      # service -> slice key -> slice
-        self._slice_owner: dict[str, str] = {}                    # slice key -> service
+        self.table = table if table is not None else ServiceTable()
         self._rules: dict[str, tuple[_PortRules, ...]] = {}        # service -> compiled ports
         self._affinity: dict[str, dict[str, tuple[Route, float]]] = {}   # port key -> table
         self._vips: dict[tuple[str, int, str], tuple[_PortRules, bool]] = {}
         self._node_ports: dict[tuple[int, str], _PortRules] = {}
         self._dirty: set[str] = set()  # services changed since their rules were compiled
         self._node_port_map: tuple[int, dict[int, tuple[str, str]]] = (0, {})
+        for key in self.table.services:  # a table already filled: compiled when first read
+            self._compile(key)
+        self.table.listen(self._compile)
+
+    @property
+    def service_version(self) -> int:
+        """Moves only when a Service changes (NodePorts follow it)."""
+        return self.table.service_version
+
+    def close(self) -> None:
+        """Stop following the table (a node leaving a pool's shared table)."""
+        self.table.unlisten(self._compile)
 
     # -- inputs ---------------------------------------------------------------------------
 
     def update_service(self, svc: dict) -> None:
-        key = service_key(svc)
-        infos = parse_service(svc)
-        if self._services.get(key) == infos and key in self._services:
-            return
-        self._services[key] = infos
-        self.service_version += 1
-        self._compile(key)
+        self.table.update_service(svc)
 
     def delete_service(self, svc: dict) -> None:
-        key = service_key(svc)
-        if self._services.pop(key, None) is None:
-            return
-        self.service_version += 1
-        self._compile(key)
+        self.table.delete_service(svc)
 
     def update_slice(self, slc: dict) -> None:
-        skey = service_key(slc)
-        parsed = parse_slice(slc)
-        old_owner = self._slice_owner.get(skey)
-        if parsed is None:
-            self._remove_slice(skey)
-            return
-        if old_owner == parsed.service and self._slices[old_owner].get(skey) == parsed:
-            return
-        if old_owner is not None and old_owner != parsed.service:
-            self._remove_slice(skey)
-        self._slice_owner[skey] = parsed.service
-        self._slices.setdefault(parsed.service, {})[skey] = parsed
-        self._compile(parsed.service)
+        self.table.update_slice(slc)
 
     def delete_slice(self, slc: dict) -> None:
-        self._remove_slice(service_key(slc))
+        self.table.delete_slice(slc)
 
     def update_node(self, node: dict) -> None:
         """Take this node's zone from its `topology.kubernetes.io/zone` label."""
@@ -130,7 +118,7 @@ class ProxyRules:
         zone = (md.get("labels") or {}).get(ZONE_LABEL, "")
         if zone != self.zone:
             self.zone = zone
-            for key in list(self._services):
+            for key in list(self.table.services):
                 self._compile(key)
 
     # -- outputs --------------------------------------------------------------------------
@@ -184,7 +172,7 @@ class ProxyRules:
         version, ports = self._node_port_map
         if version != self.service_version or not self.service_version:
             ports = {info.node_port: (info.protocol, key)
-                     for key, infos in self._services.items() for info in infos
+                     for key, infos in self.table.services.items() for info in infos
                      if info.node_port}
             self._node_port_map = (self.service_version, ports)
         return ports
@@ -196,7 +184,7 @@ class ProxyRules:
         left out: the cloud load balancer's health check (healthCheckNodePort, 503 without
         local endpoints) takes this node out of its targets."""
         self._flush(lambda key: any(info.load_balancer_ips for info in (
-            *self._services.get(key, ()), *(r.info for r in self._rules.get(key, ())))))
+            *self.table.services.get(key, ()), *(r.info for r in self._rules.get(key, ())))))
         out: dict[tuple[str, int], tuple[str, str]] = {}
         for (ip, port, proto), (rules, _) in self._vips.items():
             if ip in rules.info.load_balancer_ips and not rules.lb_unhealthy:
@@ -207,7 +195,7 @@ class ProxyRules:
         """Forget ClientIP affinity entries older than their timeout; how many went. The
         tables outlive compiles (keyed by Service port): nothing is compiled for this."""
         gone = 0
-        for infos in self._services.values():
+        for infos in self.table.services.values():
             for info in infos:
                 table = self._affinity.get(info.port_key)
                 if not table or info.affinity_timeout is None:
@@ -229,22 +217,14 @@ class ProxyRules:
 
     # -- compilation ----------------------------------------------------------------------
 
-    def _remove_slice(self, skey: str) -> None:
-        owner = self._slice_owner.pop(skey, None)
-        if owner is None:
-            return
-        slices = self._slices.get(owner, {})
-        slices.pop(skey, None)
-        if not slices:
-            self._slices.pop(owner, None)
-        self._compile(owner)
-
     def _compile(self, key: str) -> None:
-        """Note that `key`'s rules changed; they are rebuilt when next read (`_flush`): a
-        pool's hundred nodes each hear every EndpointSlice change, and most never route to
-        that Service before it changes again."""
+        """Note that `key`'s rules changed (the table calls this); they are rebuilt when next
+        read (`_flush`): a pool's hundred nodes each hear every EndpointSlice change, and
+        most never route to that Service before it changes again."""
         self.version += 1
         self._dirty.add(key)
+        if self.on_change is not None:
+            self.on_change()
 
     def _flush(self, wanted: Callable[[str], bool] | None = None) -> None:
         """Compile the changed Services (only those `wanted` says, when given)."""
@@ -265,12 +245,12 @@ class ProxyRules:
             np = (rules.info.node_port, rules.info.protocol)
             if self._node_ports.get(np) is rules:
                 del self._node_ports[np]
-        infos = self._services.get(key)
+        infos = self.table.services.get(key)
         if not infos:
             for port_key in [k for k in self._affinity if k == key or k.startswith(key + ":")]:
                 del self._affinity[port_key]
             return
-        slices = tuple(self._slices.get(key, {}).values())
+        slices = tuple(self.table.slices.get(key, {}).values())
         compiled = []
         for info in infos:
             eps = _endpoints_for(slices, info)

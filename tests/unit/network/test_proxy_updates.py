@@ -254,3 +254,33 @@ def test_a_load_balancer_turned_cluster_ip_closes_its_ingress_listener() -> None
     rules.update_service(service("lb"))
     assert rules.load_balancer_ips() == {}
     assert rules.node_ports() == {}
+
+
+def test_nodes_sharing_a_table_each_route_by_their_own_node_after_one_parse(
+        monkeypatch) -> None:
+    """A node pool's kube-proxies share one ServiceTable: an EndpointSlice event is parsed
+    and applied once, and every node's rules follow it -- each with its own Local policy."""
+    from kubemu.network import proxy_table
+    from kubemu.network.proxy_table import ServiceTable
+
+    parses = []
+    monkeypatch.setattr(proxy_table, "parse_slice",
+                        lambda slc, _parse=proxy_table.parse_slice: (parses.append(1),
+                                                                     _parse(slc))[1])
+    table = ServiceTable()
+    nodes = {name: ProxyRules(name, "a", rng=random.Random(3), table=table)
+             for name in ("n0", "n1", "n2")}
+    table.update_service(service(internalTrafficPolicy="Local"))
+    table.update_slice(endpoint_slice(endpoints=[endpoint("10.244.0.5", "n0"),
+                                                 endpoint("10.244.1.5", "n1")]))
+    assert len(parses) == 1
+    assert _route(nodes["n0"]).pod_ip == "10.244.0.5"
+    assert _route(nodes["n1"]).pod_ip == "10.244.1.5"
+    assert _route(nodes["n2"]).reason == "DROP"  # no endpoint on n2
+    late = ProxyRules("n1", "a", rng=random.Random(3), table=table)  # joins a filled table
+    assert _route(late).pod_ip == "10.244.1.5"
+    nodes["n2"].close()
+    before = nodes["n2"].version
+    table.update_slice(endpoint_slice(endpoints=[endpoint("10.244.2.5", "n2")]))
+    assert len(parses) == 2 and nodes["n2"].version == before  # no longer following
+    assert _route(nodes["n0"]).reason == "DROP" and _route(late).reason == "DROP"
