@@ -275,7 +275,7 @@ class Handlers:
                     meta(body).setdefault("name", name)
                     return await self.create(res, namespace, body, opts)
                 raise NotFound.of(res.plural, res.group, name)
-            current = decode(kv)
+            current = decode(kv)  # a fresh copy: the patch applies to it in place
             patched = self._apply_patch(res, current, patch_type, patch)
             if not isinstance(patched, dict):
                 raise BadRequest("the patch must leave an object")
@@ -297,14 +297,15 @@ class Handlers:
 
     def _apply_patch(self, res: Resource, current: dict, patch_type: str, patch: Any) -> Any:
         if patch_type == "json":
-            return json_patch(current, patch)
+            return json_patch(current, patch, owned=True)
         if patch_type in ("merge", "apply"):
             if not isinstance(patch, dict):
                 raise BadRequest("a merge patch must be a JSON object")
-            return merge_patch(current, patch)
+            return merge_patch(current, patch, owned=True)
         if not isinstance(patch, dict):
             raise BadRequest("a strategic merge patch must be a JSON object")
-        return strategic_merge_patch(current, patch, patch_meta(res.api_version, res.kind))
+        return strategic_merge_patch(current, patch, patch_meta(res.api_version, res.kind),
+                                     owned=True)
 
     async def _write_update(self, res: Resource, kv: dict, new: dict, opts: Options,
                             subresource: str) -> dict | None:

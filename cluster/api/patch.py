@@ -52,22 +52,27 @@ def parse_patch(patch_type: str, body: bytes) -> Any:
     return patch
 
 
-def json_patch(doc: Any, ops: list) -> Any:
-    """Apply RFC 6902 operations in order to a copy of `doc` and return it."""
+def json_patch(doc: Any, ops: list, *, owned: bool = False) -> Any:
+    """Apply RFC 6902 operations in order to a copy of `doc` (to `doc` itself when the
+    caller hands it over, `owned`) and return it."""
     if not isinstance(ops, list):
         raise BadRequest("json patch must be a list of operations")
-    doc = json_copy(doc)
+    if not owned:
+        doc = json_copy(doc)
     for index, op in enumerate(ops):
         doc = _apply(doc, op, index)
     return doc
 
 
-def merge_patch(doc: Any, patch: Any) -> Any:
+def merge_patch(doc: Any, patch: Any, *, owned: bool = False) -> Any:
     """RFC 7386: objects merge recursively, `null` deletes a member, anything else (lists
-    included) replaces. A non-object patch replaces the whole document."""
+    included) replaces. A non-object patch replaces the whole document. `doc` is copied
+    first unless the caller hands it over (`owned`: merged in place)."""
     if not isinstance(patch, dict):
         return json_copy(patch)
-    return _merge_into(json_copy(doc) if isinstance(doc, dict) else {}, patch)
+    if not isinstance(doc, dict):
+        return _merge_into({}, patch)
+    return _merge_into(doc if owned else json_copy(doc), patch)
 
 
 def json_copy(value: Any) -> Any:

@@ -12,7 +12,8 @@ never stored: a value taken whole from the patch is merged into an empty value, 
 directives and nulls alike. Order of a merged list, as upstream: items named by the patch
 follow the patch's order (or `$setElementOrder`'s), items only the server has keep theirs, and
 the two are interleaved by their positions in the live list; an item new to the list comes
-before a server-only item it cannot be compared with. Pure: the inputs are never mutated.
+before a server-only item it cannot be compared with. Pure unless the caller hands the
+document over (`owned`): the inputs are never mutated.
 `kubemu.cluster.api.patch` re-exports `strategic_merge_patch` beside the other patch types.
 """
 
@@ -30,11 +31,14 @@ PatchMeta = Callable[[tuple[str, ...]], tuple[str | None, str | None]]
 "replace", "retainKeys", "merge,retainKeys" or None."""
 
 
-def strategic_merge_patch(doc: dict, patch: dict, meta: PatchMeta) -> dict:
-    """Apply a strategic merge patch to a copy of `doc`; BadRequest if it is malformed."""
+def strategic_merge_patch(doc: dict, patch: dict, meta: PatchMeta, *,
+                          owned: bool = False) -> dict:
+    """Apply a strategic merge patch to a copy of `doc` (to `doc` itself when the caller
+    hands it over, `owned`: copying a pod was most of a status patch's cost); BadRequest if
+    it is malformed."""
     if not isinstance(patch, dict):
         raise BadRequest("strategic merge patch must be a JSON object")
-    base = _copy(doc) if isinstance(doc, dict) else {}
+    base = {} if not isinstance(doc, dict) else doc if owned else _copy(doc)
     return _Merger(meta).map(base, patch, ())
 
 

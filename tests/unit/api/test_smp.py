@@ -257,3 +257,29 @@ def test_without_list_metadata_smp_equals_json_merge_patch(doc: dict, patch: dic
     before = json_copy(doc)
     assert strategic_merge_patch(doc, patch, smp_meta_none) == merge_patch(doc, patch)
     assert doc == before
+
+
+@given(doc=st.dictionaries(_KEYS, _VALUES, max_size=4),
+       patch=st.dictionaries(_KEYS, _VALUES | st.none(), max_size=4))
+def test_a_handed_over_document_is_patched_in_place_to_the_same_result(
+        doc: dict, patch: dict) -> None:
+    """What the API server does with the copy it decodes for a patch: no second copy."""
+    for patched in (lambda d: strategic_merge_patch(d, patch, smp_meta_none, owned=True),
+                    lambda d: merge_patch(d, patch, owned=True)):
+        mine, patch_before = json_copy(doc), json_copy(patch)
+        assert patched(mine) == strategic_merge_patch(doc, patch, smp_meta_none)
+        assert patch == patch_before
+
+
+def test_a_handed_over_pod_gets_the_kubelets_status_patch_merged_by_condition_type() -> None:
+    pod = {"metadata": {"name": "p"}, "status": {"phase": "Pending", "conditions": [
+        {"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "False"}]}}
+    patch = {"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
+    from kubemu.cluster.api.schemas import patch_meta
+
+    pod_meta = patch_meta("v1", "Pod")
+    want = strategic_merge_patch(pod, patch, pod_meta)
+    mine = json_copy(pod)
+    out = strategic_merge_patch(mine, patch, pod_meta, owned=True)
+    assert out == want and out is mine
+    assert [c["status"] for c in out["status"]["conditions"]] == ["True", "True"]
