@@ -35,7 +35,9 @@ __all__ = ["StoreClient"]
 _ATTEMPT_SECONDS = 8.0  # one submit call; the replica itself answers "timeout" after 5 s
 _RECHECK_SECONDS = 0.1  # a try unanswered this long makes the client check who leads
 _MAX_BACKOFF = 0.2
-_MAX_INFLIGHT = 2  # submit calls per replica; more requests wait and travel as one batch
+# submit calls per replica; more requests wait and travel as one batch (with 2, each of a
+# large cluster's Lease renewals went alone: a Ray call each, a millisecond of CPU apiece)
+_MAX_INFLIGHT = 1
 
 
 class StoreClient:
