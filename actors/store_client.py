@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import msgpack
@@ -28,7 +28,6 @@ import ray
 from ray.exceptions import RayActorError
 
 from kubemu.actors.runtime import ensure_ray, namespace, store_actor_name
-from kubemu.actors.submit_link import SubmitLink
 from kubemu.cluster.store.errors import BadRequestError, error_from_result
 
 __all__ = ["StoreClient"]
@@ -54,9 +53,8 @@ class StoreClient:
         self._monitor: asyncio.Task | None = None
         self._next_watch_replica = 0
         self._closed = False
-        self.stats = {"requests": 0, "submit_calls": 0, "link_calls": 0}
-        """Counters: requests started, `submit` calls made (batching shows as fewer calls)
-        and how many of those went over a TCP link rather than by Ray."""
+        self.stats = {"requests": 0, "submit_calls": 0}
+        """Counters: requests started and `submit` calls made (batching shows as fewer calls)."""
 
     @classmethod
     async def connect(cls, *, cluster: str = "kubemu", replicas: int = 3,
@@ -89,7 +87,7 @@ class StoreClient:
                 continue
             try:
                 result = await self._attempt(batcher.call(request_id, command), target, deadline)
-            except (RayActorError, ConnectionError) as exc:  # a dead actor or a broken link
+            except RayActorError as exc:
                 problem = f"replica {target}: {type(exc).__name__}"
                 self._forget(target)
                 continue
@@ -240,7 +238,6 @@ class StoreClient:
                 task.cancel()
         for batcher in self._batchers.values():
             await batcher.drain()
-            batcher.link.close()
 
     # ---- helpers ----
 
@@ -313,9 +310,7 @@ class StoreClient:
         if self._leader == replica:
             self._leader = None
         self._handles.pop(replica, None)
-        batcher = self._batchers.pop(replica, None)
-        if batcher is not None:
-            batcher.link.close()
+        self._batchers.pop(replica, None)
 
     async def _discover_leader(self, within: float) -> int | None:
         if self._discovery is None or self._discovery.done():
@@ -371,8 +366,7 @@ class StoreClient:
 class _Batcher:
     """Coalesces requests into `submit` calls to one replica: those of one event-loop turn,
     and, while `_MAX_INFLIGHT` calls are unanswered, all that arrive meanwhile -- so at a
-    moderate rate writes share Raft rounds instead of each paying for its own. A call goes
-    over the replica's TCP link once that is up (`submit_link`), else by Ray."""
+    moderate rate writes share Raft rounds instead of each paying for its own."""
 
     def __init__(self, handle: Any, stats: dict[str, int]) -> None:
         self._handle = handle
@@ -380,8 +374,6 @@ class _Batcher:
         self._queue: list[tuple[str, dict, asyncio.Future]] = []
         self._scheduled = False
         self._inflight: set[asyncio.Task] = set()
-        self.link = SubmitLink()
-        self.link.open(_await_ref(handle.submit_address))
 
     def call(self, request_id: str, command: dict) -> asyncio.Future:
         loop = asyncio.get_running_loop()
@@ -412,15 +404,11 @@ class _Batcher:
                 return
             payload = msgpack.packb([(rid, cmd) for rid, cmd, _ in batch], use_bin_type=True)
         self._stats["submit_calls"] += 1
-        ref = self.link.call(payload)
-        if ref is None:
-            try:
-                ref = self._handle.submit.remote(payload)
-            except Exception as exc:  # noqa: BLE001 - handed to every waiting request
-                _fail(batch, exc)
-                return
-        else:
-            self._stats["link_calls"] += 1
+        try:
+            ref = self._handle.submit.remote(payload)
+        except Exception as exc:  # noqa: BLE001 - handed to every waiting request
+            _fail(batch, exc)
+            return
         task = asyncio.ensure_future(self._answer(ref, batch))
         self._inflight.add(task)
         task.add_done_callback(self._answered)
@@ -467,13 +455,6 @@ def _fail(batch: list[tuple[str, dict, asyncio.Future]], exc: BaseException) -> 
 
 async def _await(ref: Any) -> Any:
     return await ref
-
-
-def _await_ref(method: Any) -> Callable[[], Awaitable[Any]]:
-    """A coroutine function calling a remote actor method and awaiting its answer."""
-    async def call() -> Any:
-        return await method.remote()
-    return call
 
 
 def _command(op: str, *, optional: dict, **args) -> dict:

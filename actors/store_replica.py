@@ -6,8 +6,7 @@ them wakes the ready loop, which takes one Ready, appends it to the WAL and fsyn
 worker thread while the event loop keeps accepting requests (group commit: whatever arrives
 meanwhile lands in the next Ready), sends its messages fire-and-forget (one `deliver` call per
 peer per Ready carrying one msgpack `bytes`, never awaiting the reply), applies it and completes
-waiting `submit` calls (whose batches and results also travel as one msgpack `bytes` each way;
-a client with a TCP link to `submit_address` sends the same bytes there, `submit_link`).
+waiting `submit` calls (whose batches and results also travel as one msgpack `bytes` each way).
 `watch` long-polls the applied history. Peers are found by name; now and then one send's outcome
 is watched from the side, and a peer found dead for good is looked up again (it may have been
 re-created under its name).
@@ -61,7 +60,6 @@ from ray.exceptions import ActorDiedError
 
 from kubemu.actors.peer_link import PeerLinks
 from kubemu.actors.runtime import ensure_ray, namespace, store_actor_name
-from kubemu.actors.submit_link import SubmitServer
 from kubemu.cluster.clock import WallClock, derive_rng
 from kubemu.cluster.raft.messages import HardState, Message, Ready, Snapshot, StateType
 from kubemu.cluster.store.errors import StoreError
@@ -101,7 +99,6 @@ class StoreReplica:
         self._waiters: dict[str, list[asyncio.Future]] = {}
         self._peers: dict[int, Any] = {}
         self._links = PeerLinks(self._step_wire)
-        self._clients = SubmitServer(self.submit)  # clients' submit batches over TCP
         self._peer_lookup_at: dict[int, float] = {}
         self._probe_at: dict[int, float] = {}
         self._deliver_methods: dict[int, tuple[Any, Any]] = {}  # peer -> (handle, no-reply call)
@@ -173,11 +170,6 @@ class StoreReplica:
         """Where peers open their TCP links to this replica."""
         self._start()
         return await self._links.listen(ray.util.get_node_ip_address())
-
-    async def submit_address(self) -> tuple[str, int]:
-        """Where clients open their TCP links for `submit` batches (`submit_link`)."""
-        self._start()
-        return await self._clients.listen(ray.util.get_node_ip_address())
 
     def _step_wire(self, wire_messages: bytes | list) -> None:
         self._start()

@@ -100,27 +100,6 @@ async def test_concurrent_requests_are_batched_and_all_answered(shared_store) ->
     await client.close()
 
 
-async def test_once_its_link_is_up_the_client_writes_over_tcp_not_by_ray(shared_store) -> None:
-    cluster, _ = shared_store
-    client = await StoreClient.connect(cluster=cluster)
-    try:
-        await client.put("/link/first", b"0")  # by Ray, while the link opens
-
-        async def linked() -> bool:
-            await client.put("/link/probe", b"1")
-            return client.stats["link_calls"] > 0
-
-        await wait_until(linked, timeout=10, what="a submit over the TCP link")
-        before = dict(client.stats)
-        for i in range(20):
-            await client.put(f"/link/{i}", b"%d" % i)
-        assert client.stats["link_calls"] - before["link_calls"] == \
-            client.stats["submit_calls"] - before["submit_calls"] == 20
-        assert (await client.get("/link/19"))["value"] == b"19"
-    finally:
-        await client.close()
-
-
 async def test_unencodable_command_fails_alone_and_its_batch_mates_succeed(shared_store) -> None:
     cluster, _ = shared_store
     client = await StoreClient.connect(cluster=cluster)
