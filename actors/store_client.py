@@ -1,11 +1,12 @@
 """StoreClient: the etcd-style client of the store replicas on Ray (what clientv3 is to etcd).
 
-Every request gets a request id (uuid4 hex) once and keeps it across retries, so a write that is
-retried after a leader change, a timeout or a dead actor is applied exactly once (the replicas
-de-duplicate by id). Requests go to the leader (writes through Raft, reads through ReadIndex);
-requests issued in the same event-loop turn to the same replica travel in ONE `submit` call,
-packed into one msgpack `bytes` (and so are its results), which Ray moves far more cheaply than
-nested Python objects. A command msgpack cannot encode fails alone, as a bad request.
+Every request gets a request id (this client's uuid4 hex and a count: no system call per
+request) once and keeps it across retries, so a write that is retried after a leader change, a
+timeout or a dead actor is applied exactly once (the replicas de-duplicate by id). Requests go
+to the leader (writes through Raft, reads through ReadIndex); requests issued in the same
+event-loop turn to the same replica travel in ONE `submit` call, packed into one msgpack
+`bytes` (and so are its results), which Ray moves far more cheaply than nested Python objects.
+A command msgpack cannot encode fails alone, as a bad request.
 The leader is learnt from not_leader hints or, failing those, from every replica's status (one
 shared discovery at a time). Retriable trouble (not_leader, timeout, an actor dead or
 restarting) is retried until the request's deadline, then TimeoutError; any other error result
@@ -19,6 +20,7 @@ across failover; `progress` is the same call answered at once (how far a range i
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -52,6 +54,8 @@ class StoreClient:
         self._tries: dict[int, dict[asyncio.Future, float]] = {}  # unanswered, by replica
         self._monitor: asyncio.Task | None = None
         self._next_watch_replica = 0
+        self._id_prefix = uuid.uuid4().hex + "-"  # unique per client; a count per request
+        self._request_numbers = itertools.count()
         self._closed = False
         self.stats = {"requests": 0, "submit_calls": 0}
         """Counters: requests started and `submit` calls made (batching shows as fewer calls)."""
@@ -69,7 +73,7 @@ class StoreClient:
     async def request(self, command: dict, *, request_id: str | None = None,
                       timeout: float | None = None) -> dict:
         """Run `command` on the leader, retrying with the same request id until it answers."""
-        request_id = request_id or uuid.uuid4().hex
+        request_id = request_id or f"{self._id_prefix}{next(self._request_numbers):x}"
         self.stats["requests"] += 1
         timeout = self._timeout if timeout is None else timeout
         loop = asyncio.get_running_loop()
