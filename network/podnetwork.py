@@ -6,7 +6,8 @@ All of it comes from shared informers (Nodes, Pods, Namespaces, NetworkPolicies)
 it depends on which node asks, so a node pool keeps one `PodNetwork` for all its nodes and a
 lone node keeps its own. `attach()` registers the handlers on the factory; whoever owns the
 factory starts it. `links` holds the chaos rules (`LinkFaults`) this process applies to the
-connections its nodes send.
+connections its nodes send. Its Pod informer keeps only what NetworkPolicy reads of each pod
+(`policy_view`): a pool holds every pod of the cluster.
 """
 
 from __future__ import annotations
@@ -41,12 +42,12 @@ class PodNetwork:
         nodes = self.factory.informer("v1", "Node")
         nodes.add_handler(self._node, lambda _old, new: self._node(new), self._node_gone)
         policy = self.policy
-        for api_version, kind, update, delete in (
-                ("v1", "Pod", policy.update_pod, policy.delete_pod),
-                ("v1", "Namespace", policy.update_namespace, policy.delete_namespace),
+        for api_version, kind, update, delete, transform in (
+                ("v1", "Pod", policy.update_pod, policy.delete_pod, policy_view),
+                ("v1", "Namespace", policy.update_namespace, policy.delete_namespace, None),
                 ("networking.k8s.io/v1", "NetworkPolicy", policy.update_policy,
-                 policy.delete_policy)):
-            self.factory.informer(api_version, kind).add_handler(
+                 policy.delete_policy, None)):
+            self.factory.informer(api_version, kind, transform=transform).add_handler(
                 update, lambda _old, new, _update=update: _update(new), delete)
 
     def node_of(self, ip: str) -> str | None:
@@ -78,3 +79,20 @@ class PodNetwork:
         name = (node.get("metadata") or {}).get("name", "")
         for table in (self._cidrs, self._zones, self.actors):
             table.pop(name, None)
+
+
+def policy_view(pod: dict) -> dict:
+    """What NetworkPolicy reads of a pod (its informer's transform): every node pool keeps
+    every pod of the cluster, and whole pods were most of a pool's memory per pod."""
+    meta = pod.get("metadata") or {}
+    spec = pod.get("spec") or {}
+    status = pod.get("status") or {}
+    return {
+        "apiVersion": pod.get("apiVersion"), "kind": pod.get("kind"),
+        "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion",
+                                          "labels", "deletionTimestamp") if k in meta},
+        "spec": {"nodeName": spec.get("nodeName"), "containers": [
+            {"ports": c["ports"]} for c in [*(spec.get("initContainers") or ()),
+                                            *(spec.get("containers") or ())] if c.get("ports")]},
+        "status": {k: status[k] for k in ("phase", "podIP") if k in status},
+    }

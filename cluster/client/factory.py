@@ -12,6 +12,7 @@ created so far and any created later; `stop()` ends them all. Informers are keye
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from kubemu.cluster.client.informer import Informer
@@ -20,7 +21,7 @@ from kubemu.cluster.timing import Timing
 
 __all__ = ["InformerFactory"]
 
-_Key = tuple[str, str, str | None, str | None, str | None]
+_Key = tuple[str, str, str | None, str | None, str | None, Callable[[dict], dict] | None]
 
 
 class InformerFactory:
@@ -33,16 +34,18 @@ class InformerFactory:
 
     def informer(self, api_version: str, kind: str, *, namespace: str | None = None,
                  label_selector: str | None = None, field_selector: str | None = None,
-                 indexers: dict[str, IndexFunc] | None = None) -> Informer:
-        """The shared informer of this resource and selectors; `indexers` are added to it
-        (an index name two callers share must use the same function)."""
-        key = (api_version, kind, namespace, label_selector, field_selector)
+                 indexers: dict[str, IndexFunc] | None = None,
+                 transform: Callable[[dict], dict] | None = None) -> Informer:
+        """The shared informer of this resource, selectors and `transform` (callers share it
+        only when they pass the same function); `indexers` are added to it (an index name two
+        callers share must use the same function)."""
+        key = (api_version, kind, namespace, label_selector, field_selector, transform)
         informer = self._informers.get(key)
         if informer is None:
             informer = Informer(self.client, api_version, kind, namespace=namespace,
                                 label_selector=label_selector, field_selector=field_selector,
                                 indexers=indexers, clock=self.timing.clock,
-                                sleep=self.timing.sleep)
+                                sleep=self.timing.sleep, transform=transform)
             self._informers[key] = informer
             if self._started:
                 self._start(key, informer)

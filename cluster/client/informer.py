@@ -54,8 +54,13 @@ class Informer:
                  indexers: dict[str, IndexFunc] | None = None, clock: Clock | None = None,
                  sleep: Callable[[float], Awaitable[None]] | None = None,
                  page_size: int = PAGE_SIZE,
-                 watch_timeout_seconds: int | None = None) -> None:
+                 watch_timeout_seconds: int | None = None,
+                 transform: Callable[[dict], dict] | None = None) -> None:
+        """`transform` (client-go's SetTransform) turns each listed or watched object into
+        what is cached and handed to handlers -- a process that keeps every pod of a large
+        cluster keeps only the fields it reads."""
         self._client = client
+        self._transform = transform
         self.api_version, self.kind = api_version, kind
         self._namespace = namespace
         self._label_selector, self._field_selector = label_selector, field_selector
@@ -191,6 +196,8 @@ class Informer:
         for item in items:  # list items carry no type; watch events do: make them alike
             item.setdefault("apiVersion", self.api_version)
             item.setdefault("kind", self.kind)
+        if self._transform is not None:
+            items = [self._transform(item) for item in items]
         added, changed, deleted = self._cache.replace(items)
         self._last_rv = rv
         for obj in added:
@@ -237,6 +244,8 @@ class Informer:
 
     def _apply(self, event: dict) -> None:
         kind, obj = event.get("type"), event.get("object") or {}
+        if self._transform is not None and kind in ("ADDED", "MODIFIED", "DELETED"):
+            obj = self._transform(obj)
         if kind in ("ADDED", "MODIFIED"):
             old = self._cache.upsert(obj)
             if old is None:

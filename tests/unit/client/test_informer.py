@@ -132,6 +132,26 @@ async def test_listed_items_carry_their_kind_like_watched_ones(client, make):
         assert (obj["apiVersion"], obj["kind"]) == ("v1", "Pod")
 
 
+async def test_a_transform_shapes_what_is_cached_and_handed_to_handlers(api, client, make):
+    """client-go's SetTransform, as a node pool's NetworkPolicy view of every pod uses it:
+    listed and watched objects alike are cached as the transform returns them."""
+    from kubemu.network.podnetwork import policy_view
+
+    await client.create(pod("listed", app="web"))
+    informer, seen = make(transform=policy_view), []
+    informer.add_handler(seen.append, lambda _old, new: seen.append(new), seen.append)
+    async with running(informer):
+        await client.create(pod("watched", app="db"))
+        await client.delete("v1", "Pod", "listed")
+        await settle(lambda: len(seen) == 3)
+    assert [(o["metadata"]["name"], o["metadata"]["labels"]) for o in seen] == [
+        ("listed", {"app": "web"}), ("watched", {"app": "db"}), ("listed", {"app": "web"})]
+    for obj in [*seen, informer.lister.get("watched", "default")]:
+        assert obj["spec"] == {"nodeName": None, "containers": []}  # image and all: dropped
+        assert obj["metadata"]["resourceVersion"]
+    assert informer.lister.keys() == ["default/watched"]
+
+
 async def test_lists_in_pages_following_continue_tokens(api, client, make):
     for i in range(5):
         await client.create(pod(f"p{i}"))
