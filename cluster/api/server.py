@@ -1,9 +1,10 @@
 """ApiServer: the API server's parts assembled over one store, with no HTTP and no Ray.
 
 It owns the registry (kept in step with the CustomResourceDefinitions in the store, so two API
-servers over one store serve the same kinds), the handlers, the watch hub (one store watch per
-resource and the watch caches lists are served from; `hub.stats` counts them), the OpenAPI cache,
-the router, and two background loops: CRD sync and namespace finalisation (the latter only with
+servers over one store serve the same kinds), the handlers, the watch hub (its resource feeds
+share one store watch and keep the watch caches lists are served from; `hub.stats` counts
+them), the OpenAPI cache, the router, the store compactor (every 5 minutes, `compactor.py`),
+and two background loops: CRD sync and namespace finalisation (the latter only with
 `finalize_namespaces`, the default for a standalone API server; a cluster whose controller
 manager runs the namespace controller passes False and lets it finalise). `bootstrap`
 creates what every cluster starts with (the default, kube-system, kube-public and
@@ -22,6 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from kubemu.cluster.api.compactor import Compactor
 from kubemu.cluster.api.errors import AlreadyExists, Invalid
 from kubemu.cluster.api.handlers import Handlers
 from kubemu.cluster.api.ipalloc import (
@@ -67,6 +69,7 @@ class ApiServer:
         self.handlers.on_crd_change.append(self._crd_written)
         self.handlers.on_namespace_delete.append(lambda _name: self._sweep_now.set())
         self._sweep_now = asyncio.Event()
+        self.compactor = Compactor(store)
         self._tasks: list[asyncio.Task] = []
 
     async def start(self, *, bootstrap: bool = True) -> None:
@@ -78,7 +81,8 @@ class ApiServer:
         cache = NamespaceCache(self.store, self.registry.lookup("", "v1", "namespaces"),
                                self.hub)
         self.handlers.namespaces = cache
-        self._tasks = [loop.create_task(self._crd_loop()), loop.create_task(cache.run())]
+        self._tasks = [loop.create_task(self._crd_loop()), loop.create_task(cache.run()),
+                       loop.create_task(self.compactor.run(asyncio.sleep))]
         if self.finalize_namespaces:
             self._tasks.append(loop.create_task(self._namespace_loop()))
 
