@@ -72,8 +72,8 @@ class WatchHub:
         """("event", Change) and ("progress", revision) items from revision `start` until
         the loop time `deadline`, where a last ("deadline", revision) item names the revision
         the stream was complete through then; with `trigger` (field, value), at least the
-        events whose
-        objects carry that value in that field (and possibly others: callers still filter).
+        events whose objects carry that value in that field (and possibly others: callers
+        still filter).
         With `idle_marks`, an ("idle", None) item comes before every wait for the next item:
         what came before it can be sent as one write."""
         feed = await self._feed(res)
