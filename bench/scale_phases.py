@@ -13,13 +13,17 @@ and the phase ends once the namespace holds no pod, so kubectl then sees a settl
 `kubectl get pods -A --chunk-size=500` runs as a user runs it (its own process, the
 cluster's kubeconfig); its wall time counts, and its lines (header left out) must match the
 pods the API counts just before (a list of 1 and its remainingItemCount, not 100,000 pods
-decoded here). DNS: a few of the load's Service names are asked over UDP (dnslib) of the
+decoded here). It runs with `-v=6`, whose log gives each page's round trip as kubectl saw it
+and the time kubectl waited on its own client-side rate limit (client-go's default of 5
+requests/s with a burst of 10, which kubectl 1.32 keeps for everything but discovery): a list
+of P pages cannot take less than (P - 10) / 5 s whatever the server does. DNS: a few of the load's Service names are asked over UDP (dnslib) of the
 cluster DNS; the answer must hold the Service's ClusterIP read from the API.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from pathlib import Path
 
@@ -143,7 +147,7 @@ async def kubectl_get_pods(kubeconfig: Path, client: ApiClient, r: ScaleResults,
     t0 = loop.time()
     proc = await asyncio.create_subprocess_exec(
         "kubectl", "get", "pods", "-A", "--chunk-size=500", "--kubeconfig", str(kubeconfig),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        "-v=6", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         out, err = await asyncio.wait_for(proc.communicate(), KUBECTL_TIMEOUT)
     except TimeoutError:
@@ -154,10 +158,32 @@ async def kubectl_get_pods(kubeconfig: Path, client: ApiClient, r: ScaleResults,
     r.kubectl_seconds = loop.time() - t0
     r.kubectl_lines = sum(1 for line in out.decode().splitlines()
                           if line.strip() and not line.startswith("NAMESPACE "))
+    log_lines = err.decode(errors="replace").splitlines()
+    r.kubectl_pages, r.kubectl_throttled = kubectl_log(log_lines)
     if proc.returncode:
-        r.kubectl_error = f"exit {proc.returncode}: {err.decode().strip()[:200]}"
+        errors = [line for line in log_lines if not _KLOG.match(line)]
+        r.kubectl_error = f"exit {proc.returncode}: {' '.join(errors).strip()[:200]}"
     log(f"kubectl get pods -A --chunk-size=500: {r.kubectl_seconds:.2f} s, "
-        f"{r.kubectl_lines:,} pods listed, {r.kubectl_pods:,} in the API")
+        f"{r.kubectl_lines:,} pods listed, {r.kubectl_pods:,} in the API, "
+        f"{len(r.kubectl_pages)} pages, {r.kubectl_throttled:.2f} s waited on its rate limit")
+
+
+_KLOG = re.compile(r"^[IWE]\d{4} ")  # a klog line: kubectl's -v log, not an error message
+_PAGE = re.compile(r"GET \S+/api/v1/pods\?\S* (\d{3}) .* in (\d+) milliseconds")
+_WAITED = re.compile(r"Waited for ([\d.]+)(ms|s|µs) due to client-side throttling")
+_UNIT = {"s": 1.0, "ms": 1e-3, "µs": 1e-6}
+
+
+def kubectl_log(lines: list[str]) -> tuple[list[float], float]:
+    """From kubectl's -v=6 log: each pod page's round trip (s) as kubectl saw it, and the
+    total time it waited on its own client-side rate limit (s)."""
+    pages, waited = [], 0.0
+    for line in lines:
+        if (m := _PAGE.search(line)) is not None:
+            pages.append(int(m.group(2)) / 1000)
+        elif (m := _WAITED.search(line)) is not None:
+            waited += float(m.group(1)) * _UNIT[m.group(2)]
+    return pages, waited
 
 
 async def count_pods(client: ApiClient) -> int:

@@ -23,8 +23,8 @@ from rich.table import Table
 
 from bench import describe_machine, percentile, results_heading
 
-__all__ = ["ScaleResults", "details", "plot", "record", "render", "rows", "sustained",
-           "verdict"]
+__all__ = ["ScaleResults", "details", "plot", "record", "render", "rows",
+           "sustained", "verdict"]
 
 GiB, MiB = 2**30, 2**20
 _OK = {True: "PASS", False: "FAIL"}
@@ -64,6 +64,8 @@ class ScaleResults:
     kubectl_lines: int = 0
     kubectl_pods: int = 0                  # pods the API listed just before
     kubectl_error: str = ""
+    kubectl_pages: list[float] = field(default_factory=list)  # each page's round trip, s
+    kubectl_throttled: float = 0.0         # waited on kubectl's own rate limit, s
     dns: list[tuple[str, str, list[str], float]] = field(default_factory=list)
     memory_how: str = ""
     memory_idle: int = 0                   # bytes after nodes Ready
@@ -146,6 +148,11 @@ def _churn_row(r: ScaleResults) -> tuple[str, str, str, str]:
 def _kubectl_row(r: ScaleResults) -> tuple[str, str, str, str]:
     value = (f"{_s(r.kubectl_seconds)}, {r.kubectl_lines:,} pods listed of {r.kubectl_pods:,}"
              + (f" ({r.kubectl_error})" if r.kubectl_error else ""))
+    if r.kubectl_pages:
+        pages = r.kubectl_pages
+        value += (f"; {len(pages)} pages, round trip p50 {percentile(pages, 50) * 1000:.0f} ms "
+                  f"p99 {percentile(pages, 99) * 1000:.0f} ms; {r.kubectl_throttled:.1f} s "
+                  f"waited on kubectl's own 5/s rate limit")
     passed = (r.kubectl_seconds is not None and r.kubectl_seconds < TARGET_KUBECTL_S
               and r.kubectl_lines == r.kubectl_pods and not r.kubectl_error)
     return ("kubectl get pods -A --chunk-size=500", value, f"< {TARGET_KUBECTL_S:g} s",
