@@ -17,6 +17,8 @@ from typing import Any
 
 import ray
 
+from kubemu.actors import heap
+
 __all__ = ["SelfStart", "namespace", "store_actor_name", "init_local", "ensure_ray"]
 
 log = logging.getLogger(__name__)
@@ -55,13 +57,20 @@ class SelfStart:
 
     def __init__(self, start: Callable[[], Awaitable[None]], *,
                  started: Callable[[], bool]) -> None:
-        self._start, self._started = start, started
+        self._serve, self._started = start, started
         self._task: asyncio.Task | None = None
+        self._settled: asyncio.Task | None = None
         try:
-            self._task = asyncio.get_running_loop().create_task(start())
+            self._task = asyncio.get_running_loop().create_task(self._start())
         except RuntimeError:
             return  # no loop here: `wait()` starts it
         self._task.add_done_callback(_exit_unless_started)
+
+    async def _start(self) -> None:
+        await self._serve()
+        if self._settled is None:  # serving, its caches filled: see `heap`
+            heap.settle()
+            self._settled = asyncio.get_running_loop().create_task(heap.keep_settled())
 
     async def wait(self) -> None:
         """Until the start is done (starting it again after a failed one)."""
