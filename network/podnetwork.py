@@ -6,8 +6,15 @@ All of it comes from shared informers (Nodes, Pods, Namespaces, NetworkPolicies)
 it depends on which node asks, so a node pool keeps one `PodNetwork` for all its nodes and a
 lone node keeps its own. `attach()` registers the handlers on the factory; whoever owns the
 factory starts it. `links` holds the chaos rules (`LinkFaults`) this process applies to the
-connections its nodes send. Its Pod informer keeps only what NetworkPolicy reads of each pod
-(`policy_view`): a pool holds every pod of the cluster.
+connections its nodes send.
+
+Only NetworkPolicy reads other nodes' pods and the namespaces' labels, and without a policy
+every connection is allowed whoever its ends are. So the Pod and Namespace informers start
+when the first NetworkPolicy is seen (and then stay): a cluster without policies costs a pool
+nothing per pod of other nodes. Until they have listed, the new policy's pods are not known
+and connections pass, as while a CNI plugin is still programming a new policy. The Pod
+informer keeps only what NetworkPolicy reads of each pod (`policy_view`): a pool then holds
+every pod of the cluster.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ class PodNetwork:
         self._cidrs: dict[str, ipaddress.IPv4Network] = {}
         self._zones: dict[str, str] = {}
         self._attached = False
+        self._pods_watched = False
 
     def attach(self) -> None:
         """Register the handlers on the factory's informers (once)."""
@@ -41,12 +49,23 @@ class PodNetwork:
         self._attached = True
         nodes = self.factory.informer("v1", "Node")
         nodes.add_handler(self._node, lambda _old, new: self._node(new), self._node_gone)
+        self.factory.informer("networking.k8s.io/v1", "NetworkPolicy").add_handler(
+            self._policy, lambda _old, new: self._policy(new), self.policy.delete_policy)
+
+    @property
+    def watching_pods(self) -> bool:
+        """Whether the Pod and Namespace informers run (some NetworkPolicy was seen)."""
+        return self._pods_watched
+
+    def _policy(self, np: dict) -> None:
+        self.policy.update_policy(np)
+        if self._pods_watched:
+            return
+        self._pods_watched = True
         policy = self.policy
         for api_version, kind, update, delete, transform in (
                 ("v1", "Pod", policy.update_pod, policy.delete_pod, policy_view),
-                ("v1", "Namespace", policy.update_namespace, policy.delete_namespace, None),
-                ("networking.k8s.io/v1", "NetworkPolicy", policy.update_policy,
-                 policy.delete_policy, None)):
+                ("v1", "Namespace", policy.update_namespace, policy.delete_namespace, None)):
             self.factory.informer(api_version, kind, transform=transform).add_handler(
                 update, lambda _old, new, _update=update: _update(new), delete)
 

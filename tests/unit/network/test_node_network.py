@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import random
+from typing import Any
 
 import pytest
 
@@ -61,7 +62,7 @@ def run_pool(check) -> None:
                 await eventually(lambda: all(n.routes("10.96.0.50", 8000)
                                              for n in pool.networks.values()),
                                  what="every node's kube-proxy programmed")
-                await check(pool, pods)
+                await check(pool, pods, kube.client)
             finally:
                 await pool.stop()
                 await asyncio.wait_for(task, 10)
@@ -76,7 +77,7 @@ async def local_hop(pool: EmulatedNodePool, dialed: Dialed, payload: str | None)
 
 
 def test_a_pool_routes_a_cluster_ip_to_pods_on_every_node() -> None:
-    async def check(pool: EmulatedNodePool, pods: list[dict]) -> None:
+    async def check(pool: EmulatedNodePool, pods: list[dict], client: Any) -> None:
         source = pool.networks["n1"]
         served = collections.Counter()
         for _ in range(60):
@@ -98,7 +99,7 @@ def test_a_pool_routes_a_cluster_ip_to_pods_on_every_node() -> None:
 
 
 def test_link_faults_cut_links_between_nodes_but_not_within_one() -> None:
-    async def check(pool: EmulatedNodePool, pods: list[dict]) -> None:
+    async def check(pool: EmulatedNodePool, pods: list[dict], client: Any) -> None:
         source = pool.networks["n1"]
         ip = {p["spec"]["nodeName"]: p["status"]["podIP"] for p in pods}
 
@@ -119,5 +120,39 @@ def test_link_faults_cut_links_between_nodes_but_not_within_one() -> None:
         assert loop.time() - began == pytest.approx(0.5)  # there and back
         pool.pods.links.heal()
         assert (await dial("n2")).node == "n2"
+
+    run_pool(check)
+
+
+def test_other_nodes_pods_are_watched_only_once_a_network_policy_exists() -> None:
+    async def check(pool: EmulatedNodePool, pods: list[dict], client: Any) -> None:
+        source = pool.networks["n1"]
+        ip = {p["metadata"]["name"]: p["status"]["podIP"] for p in pods}
+
+        async def dial(name: str) -> Reply:
+            return await source.connect("10.244.1.99", ip[name], 80,
+                                        hop=lambda d, p: local_hop(pool, d, p))
+
+        assert (await dial("web-2")).pod == "web-2"
+        assert not pool.pods.watching_pods and pool.pods.policy.pod("default", "web-2") is None
+        await client.create({
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "deny-web-2", "namespace": "default"},
+            "spec": {"podSelector": {"matchLabels": {"app": "web"}},
+                     "policyTypes": ["Ingress"]}}, namespace="default")
+
+        async def denied() -> bool:
+            try:
+                await dial("web-2")
+            except ConnectionTimeout as exc:
+                return "network policy" in str(exc)
+            return False
+
+        await eventually(denied, what="ingress to web-2 denied by the new policy")
+        assert pool.pods.watching_pods
+        assert pool.pods.policy.pod("default", "web-3") is not None
+        with pytest.raises(ConnectionTimeout, match="network policy"):
+            await dial("web-3")
+        assert (await dial("web-1")).pod == "web-1"  # from its own node: always allowed
 
     run_pool(check)
