@@ -76,6 +76,12 @@ async def local_hop(pool: EmulatedNodePool, dialed: Dialed, payload: str | None)
                                              payload=payload)
 
 
+async def dial_from_n1(pool: EmulatedNodePool, ip: str, port: int = 80) -> Reply:
+    """A connection from an address of node n1 to `ip`:`port` (80: the pods listen there)."""
+    return await pool.networks["n1"].connect("10.244.1.99", ip, port,
+                                             hop=lambda d, p: local_hop(pool, d, p))
+
+
 def test_a_pool_routes_a_cluster_ip_to_pods_on_every_node() -> None:
     async def check(pool: EmulatedNodePool, pods: list[dict], client: Any) -> None:
         source = pool.networks["n1"]
@@ -100,12 +106,10 @@ def test_a_pool_routes_a_cluster_ip_to_pods_on_every_node() -> None:
 
 def test_link_faults_cut_links_between_nodes_but_not_within_one() -> None:
     async def check(pool: EmulatedNodePool, pods: list[dict], client: Any) -> None:
-        source = pool.networks["n1"]
         ip = {p["spec"]["nodeName"]: p["status"]["podIP"] for p in pods}
 
-        async def dial(node: str) -> Reply:
-            return await source.connect("10.244.1.99", ip[node], 80,
-                                        hop=lambda d, p: local_hop(pool, d, p))
+        def dial(node: str):
+            return dial_from_n1(pool, ip[node])
 
         pool.pods.links.partition("zone-a", "zone-b")
         with pytest.raises(ConnectionTimeout, match="partition"):
@@ -126,12 +130,10 @@ def test_link_faults_cut_links_between_nodes_but_not_within_one() -> None:
 
 def test_other_nodes_pods_are_watched_only_once_a_network_policy_exists() -> None:
     async def check(pool: EmulatedNodePool, pods: list[dict], client: Any) -> None:
-        source = pool.networks["n1"]
         ip = {p["metadata"]["name"]: p["status"]["podIP"] for p in pods}
 
-        async def dial(name: str) -> Reply:
-            return await source.connect("10.244.1.99", ip[name], 80,
-                                        hop=lambda d, p: local_hop(pool, d, p))
+        def dial(name: str):
+            return dial_from_n1(pool, ip[name])
 
         assert (await dial("web-2")).pod == "web-2"
         assert not pool.pods.watching_pods and pool.pods.policy.pod("default", "web-2") is None
