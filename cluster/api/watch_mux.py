@@ -22,16 +22,17 @@ of each directory are computed once, not per event.
 from __future__ import annotations
 
 import asyncio
-import collections
 from collections.abc import AsyncIterator
 from typing import Any
 
+from kubemu.cluster.api.watch_ring import EventRing, event_size
 from kubemu.cluster.store import prefix_end
 
 __all__ = ["WatchMux", "IDLE_PROGRESS", "RING"]
 
 IDLE_PROGRESS = 1.0  # seconds: a subscriber with no events hears progress at least this often
 RING = 10_000  # recent events a late subscriber is replayed from
+RING_BYTES = 64 * 2**20  # and at most this many bytes of them (see `watch_ring`)
 
 
 class _Sub:
@@ -53,8 +54,7 @@ class WatchMux:
         self.root = root
         self._subs: set[_Sub] = set()
         self._routes: dict[str, tuple[_Sub, ...]] = {}
-        self._ring: collections.deque = collections.deque(maxlen=ring)
-        self._floor = 0  # every event at or after it is in the ring
+        self._ring = EventRing(count=ring, size=RING_BYTES)  # holds every event >= its floor
         self._through = 0  # the shared watch is complete through this revision
         self._task: asyncio.Task | None = None
         self.store_watches = 0  # shared watches started (a restart after failure adds one)
@@ -98,12 +98,11 @@ class WatchMux:
     def _subscribe(self, prefix: str, start: int) -> _Sub | None:
         """A subscriber fed from `start` on, or None when the ring does not reach back."""
         if self._task is None:
-            self._ring.clear()
-            self._floor = start
+            self._ring.clear(floor=start)
             self._through = start - 1
             self.store_watches += 1
             self._task = asyncio.get_running_loop().create_task(self._run(start))
-        elif start < self._floor:
+        elif start < self._ring.floor:
             return None
         sub = _Sub(prefix, start)
         for revision, event in self._ring:  # what the shared watch has handed out already
@@ -144,9 +143,7 @@ class WatchMux:
                             sub.queue.put_nowait(("PROGRESS", through))
                     continue
                 revision = event["kv"]["mod_revision"]
-                if len(ring) == ring.maxlen:
-                    self._floor = ring[0][0] + 1
-                ring.append((revision, event))
+                ring.append(revision, event, event_size(event))
                 self._through = max(self._through, revision - 1)
                 for sub in self._route(event["kv"]["key"]):
                     if revision >= sub.start:

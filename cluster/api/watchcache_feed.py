@@ -8,7 +8,8 @@ one is attached, before any watcher sees it. A watcher too slow to keep up is en
 kube-apiserver ends one, and resumes from its last resourceVersion.
 
 Each store event is decoded once per feed (`Change`, shared read-only by every watcher and
-the cache) and its object encoded once for all the watchers that send it. A watcher whose
+the cache) and its object encoded once for all the watchers that send it; the ring
+(`watch_ring`) is bounded by bytes too, and its older changes keep only what the store sent. A watcher whose
 field selector pins an indexed field -- a kubelet's `spec.nodeName=<node>` Pod watch, as
 upstream's cacher triggers -- is handed only the events whose old or new object carries
 that value.
@@ -32,6 +33,7 @@ import orjson
 
 from kubemu.cluster.api.objects import decode
 from kubemu.cluster.api.registry import Resource
+from kubemu.cluster.api.watch_ring import EventRing, event_size
 from kubemu.cluster.api.watchcache import Entry, WatchCache
 from kubemu.cluster.store import prefix_end
 
@@ -41,7 +43,9 @@ __all__ = ["Change", "Feed", "TRIGGER_FIELDS", "NAME_FIELD", "Trigger", "END", "
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL = 0.05  # seconds between two progress requests of one feed
-RING = 20_000
+RING = 20_000              # events a feed's ring holds at most
+RING_BYTES = 64 * 2**20    # and at most this many bytes of them (see `watch_ring`)
+HOT_BYTES = 8 * 2**20      # the newest events keep their decoded objects up to this
 QUEUE = 20_000
 END = object()
 
@@ -74,6 +78,12 @@ class Change:
     @property
     def key(self) -> str:
         return self.raw["kv"]["key"]
+
+    def cool(self) -> None:
+        """Drop the decoded and encoded objects (decoded again if asked): the change has
+        left the newest part of its feed's ring."""
+        self._obj = self._prev = self._deleted = None
+        self._obj_json = self._deleted_json = None
 
     @property
     def revision(self) -> int:
@@ -134,7 +144,7 @@ class Feed:
         self.store = store
         self._watch = watch or store.watch  # the hub's WatchMux shares one store watch
         self.res = res
-        self.ring: collections.deque = collections.deque(maxlen=RING)
+        self.ring = EventRing(count=RING, size=RING_BYTES, hot=HOT_BYTES, cool=Change.cool)
         self.floor = 0  # every event with revision >= floor is in the ring
         self.through = 0
         self.queues: set[asyncio.Queue] = set()  # every event
@@ -215,9 +225,8 @@ class Feed:
                     entry = self.cache.objects.get(prev_kv["key"])
                     if entry is not None and entry.rev == prev_kv["mod_revision"]:
                         change.prev_entry = entry
-                if len(self.ring) == self.ring.maxlen:
-                    self.floor = self.ring[0][0] + 1
-                self.ring.append((revision, change))
+                self.ring.append(revision, change, event_size(event))
+                self.floor = max(self.floor, self.ring.floor)
                 self.through = max(self.through, revision - 1)
                 if self.cache is not None:
                     self.cache.apply(change)

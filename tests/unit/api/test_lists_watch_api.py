@@ -6,6 +6,8 @@ import asyncio
 
 import pytest
 
+from kubemu.cluster.api import watchcache_feed
+
 from .manifests import configmap
 from .watchlines import watch_lines
 
@@ -164,6 +166,26 @@ async def test_watch_resumes_from_a_resource_version_without_gaps(api):
     events = await api.events(CMS, {"resourceVersion": mark}, count=2)
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [
         ("ADDED", "b"), ("ADDED", "c")]
+
+
+async def test_a_watch_resuming_from_before_what_the_ring_holds_still_sees_every_change(api):
+    """The hub's rings keep at most RING_BYTES of events: large objects leave them sooner,
+    and a watch from before their floor is served by the store, still whole and in order."""
+    await api.json("POST", CMS, configmap("big"), expect=201)
+    await api.json("GET", CMS, query={"limit": "1"})  # the configmaps feed and cache run
+    mark = str(api.store.revision)
+    updates = 2 * watchcache_feed.RING_BYTES // (2 * 300_000) + 10
+    for i in range(updates):
+        await api.json("PUT", f"{CMS}/big", configmap("big", {"k": f"{i:06d}" + "x" * 300_000}))
+    feed = api.server.hub._feeds[("", "configmaps")]
+    deadline = asyncio.get_running_loop().time() + 30
+    while feed.through < api.store.revision - 1:  # the feed has every update in its ring
+        assert asyncio.get_running_loop().time() < deadline, "the feed fell behind"
+        await asyncio.sleep(0.01)
+    assert feed.ring.bytes <= watchcache_feed.RING_BYTES and feed.floor > int(mark) + 1
+    events = await api.events(CMS, {"resourceVersion": mark}, count=updates)
+    assert [e["object"]["data"]["k"][:6] for e in events] == [f"{i:06d}" for i in range(updates)]
+    assert {e["type"] for e in events} == {"MODIFIED"}
 
 
 async def test_watch_from_a_compacted_version_is_an_expired_error_event(api):

@@ -1,0 +1,31 @@
+"""EventRing: bounded by count and by bytes, its floor exact, its older items cooled."""
+
+from __future__ import annotations
+
+from kubemu.cluster.api.watch_ring import EventRing, event_size
+
+
+def test_the_ring_keeps_the_newest_items_within_its_count_and_bytes() -> None:
+    ring = EventRing(count=4, size=100)
+    for revision in range(1, 6):
+        ring.append(revision, f"e{revision}", 10)
+    assert [r for r, _ in ring] == [2, 3, 4, 5] and ring.floor == 2  # count
+    ring.append(6, "big", 80)
+    assert [r for r, _ in ring] == [4, 5, 6] and ring.floor == 4 and ring.bytes == 100  # bytes
+    ring.append(7, "huge", 500)
+    assert [r for r, _ in ring] == [7] and ring.floor == 7  # the newest is always kept
+
+
+def test_items_past_the_hot_bytes_are_cooled_once_newest_first_kept() -> None:
+    cooled: list[str] = []
+    ring = EventRing(count=100, size=1000, hot=25, cool=cooled.append)
+    for revision in range(1, 6):
+        ring.append(revision, f"e{revision}", 10)
+    assert cooled == ["e1", "e2", "e3"] and len(ring) == 5  # cooled, still held
+    ring.clear(floor=9)
+    assert len(ring) == 0 and ring.floor == 9 and ring.bytes == 0
+
+
+def test_an_events_size_is_its_value_and_its_previous_value() -> None:
+    assert event_size({"kv": {"value": b"x" * 7}, "prev_kv": {"value": b"y" * 5}}) == 12
+    assert event_size({"kv": {"key": "k"}, "prev_kv": None}) == 0
