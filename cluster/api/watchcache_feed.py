@@ -9,10 +9,10 @@ kube-apiserver ends one, and resumes from its last resourceVersion.
 
 Each store event is decoded once per feed (`Change`, shared read-only by every watcher and
 the cache) and its object encoded once for all the watchers that send it; the ring
-(`watch_ring`) is bounded by bytes too, and its older changes keep only what the store sent. A watcher whose
-field selector pins an indexed field -- a kubelet's `spec.nodeName=<node>` Pod watch, as
-upstream's cacher triggers -- is handed only the events whose old or new object carries
-that value.
+(`watch_ring`) is bounded by bytes too, and its older changes keep only what the store
+sent. A watcher whose field selector pins an indexed field -- a kubelet's
+`spec.nodeName=<node>` Pod watch, as upstream's cacher triggers -- is handed only the events
+whose old or new object carries that value.
 
 Progress: the store watch reports the revision it has seen through after each answer (a
 PROGRESS marker); `request_progress` asks the store when the feed is idle (as the cacher asks
