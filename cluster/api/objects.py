@@ -36,6 +36,7 @@ GENERATION_KINDS = frozenset({
     ("apps", "DaemonSet"), ("batch", "Job"), ("batch", "CronJob"),
     ("policy", "PodDisruptionBudget"), ("networking.k8s.io", "NetworkPolicy"),
     ("networking.k8s.io", "Ingress"), ("apiextensions.k8s.io", "CustomResourceDefinition"),
+    ("discovery.k8s.io", "EndpointSlice"),
 })
 
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"

@@ -82,6 +82,24 @@ async def test_generation_counts_spec_changes_only(api):
     assert d["metadata"]["generation"] == 2
 
 
+async def test_an_endpoint_slice_counts_every_change_but_metadata_in_its_generation(api):
+    """Upstream's EndpointSlice strategy: generation 1 at create, +1 when anything but
+    metadata changes (it has no spec or status)."""
+    slices = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
+    eps = await api.json("POST", slices, {
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "web-1", "labels": {"kubernetes.io/service-name": "web"}},
+        "addressType": "IPv4", "ports": [{"port": 80, "protocol": "TCP", "name": ""}],
+        "endpoints": []}, expect=201)
+    assert eps["metadata"]["generation"] == 1
+    eps["endpoints"] = [{"addresses": ["10.244.1.5"], "conditions": {"ready": True}}]
+    eps = await api.json("PUT", f"{slices}/web-1", eps)
+    assert eps["metadata"]["generation"] == 2
+    eps["metadata"]["labels"]["extra"] = "yes"
+    eps = await api.json("PUT", f"{slices}/web-1", eps)
+    assert eps["metadata"]["generation"] == 2
+
+
 async def test_an_update_that_changes_nothing_writes_nothing(api):
     cm = await api.json("POST", CMS, configmap("same"), expect=201)
     before = api.store.revision
