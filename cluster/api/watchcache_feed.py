@@ -145,7 +145,6 @@ class Feed:
         self._watch = watch or store.watch  # the hub's WatchMux shares one store watch
         self.res = res
         self.ring = EventRing(count=RING, size=RING_BYTES, hot=HOT_BYTES, cool=Change.cool)
-        self.floor = 0  # every event with revision >= floor is in the ring
         self.through = 0
         self.queues: set[asyncio.Queue] = set()  # every event
         self.trigger_field = TRIGGER_FIELDS.get((res.group, res.plural))
@@ -164,10 +163,15 @@ class Feed:
         self._next_progress = 0.0
         self.progress_requests = 0
 
+    @property
+    def floor(self) -> int:
+        """Every event with revision >= floor is in the ring."""
+        return self.ring.floor
+
     async def start(self) -> None:
         now = (await self.store.request({"op": "range", "key": "/", "count_only": True,
                                          "limit": 1}))["revision"]
-        self.floor = now + 1
+        self.ring.clear(floor=now + 1)
         self.through = now
         self.task = asyncio.get_running_loop().create_task(self._run(now + 1))
 
@@ -226,7 +230,6 @@ class Feed:
                     if entry is not None and entry.rev == prev_kv["mod_revision"]:
                         change.prev_entry = entry
                 self.ring.append(revision, change, event_size(event))
-                self.floor = max(self.floor, self.ring.floor)
                 self.through = max(self.through, revision - 1)
                 if self.cache is not None:
                     self.cache.apply(change)
