@@ -12,6 +12,9 @@ shared discovery at a time). Retriable trouble (not_leader, timeout, an actor de
 restarting) is retried until the request's deadline, then TimeoutError; any other error result
 raises its `kubemu.cluster.store.errors` type.
 
+Both travel over a replica's TCP link (`store_link`) once it is up, and by Ray until then
+or when it breaks; a broken link counts as a dead actor for the request (retried under its id).
+
 `watch` long-polls any live replica from the next revision it has not yet yielded and moves to
 another replica on failure, so its events stay in revision order without gaps or duplicates
 across failover; `progress` is the same call answered at once (how far a range is quiet).
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -30,9 +34,12 @@ import ray
 from ray.exceptions import RayActorError
 
 from kubemu.actors.runtime import ensure_ray, namespace, store_actor_name
+from kubemu.actors.store_link import ReplicaLink
 from kubemu.cluster.store.errors import BadRequestError, error_from_result
 
 __all__ = ["StoreClient"]
+
+log = logging.getLogger(__name__)
 
 _ATTEMPT_SECONDS = 8.0  # one submit call; the replica itself answers "timeout" after 5 s
 _RECHECK_SECONDS = 0.1  # a try unanswered this long makes the client check who leads
@@ -40,6 +47,8 @@ _MAX_BACKOFF = 0.2
 # submit calls per replica; more requests wait and travel as one batch (with 2, each of a
 # large cluster's Lease renewals went alone: a Ray call each, a millisecond of CPU apiece)
 _MAX_INFLIGHT = 1
+_LINK_RETRY_SECONDS = 1.0  # at most one attempt per replica this often to open its link
+_LOST = (RayActorError, ConnectionError)  # the replica is gone (or its link broke): retry
 
 
 class StoreClient:
@@ -49,6 +58,9 @@ class StoreClient:
         self._timeout = timeout
         self._handles: dict[int, Any] = {}
         self._batchers: dict[int, _Batcher] = {}
+        self._links: dict[int, ReplicaLink] = {}
+        self._linking: dict[int, asyncio.Task] = {}
+        self._link_tried: dict[int, float] = {}
         self._leader: int | None = None
         self._discovery: asyncio.Task | None = None
         self._tries: dict[int, dict[asyncio.Future, float]] = {}  # unanswered, by replica
@@ -57,8 +69,9 @@ class StoreClient:
         self._id_prefix = uuid.uuid4().hex + "-"  # unique per client; a count per request
         self._request_numbers = itertools.count()
         self._closed = False
-        self.stats = {"requests": 0, "submit_calls": 0}
-        """Counters: requests started and `submit` calls made (batching shows as fewer calls)."""
+        self.stats = {"requests": 0, "submit_calls": 0, "link_calls": 0}
+        """Counters: requests started, `submit` calls made (batching shows as fewer calls),
+        and calls (submits and watch polls) that went over a link rather than by Ray."""
 
     @classmethod
     async def connect(cls, *, cluster: str = "kubemu", replicas: int = 3,
@@ -91,7 +104,7 @@ class StoreClient:
                 continue
             try:
                 result = await self._attempt(batcher.call(request_id, command), target, deadline)
-            except RayActorError as exc:
+            except _LOST as exc:
                 problem = f"replica {target}: {type(exc).__name__}"
                 self._forget(target)
                 continue
@@ -173,9 +186,10 @@ class StoreClient:
             if handle is not None:
                 try:
                     answer = await asyncio.wait_for(
-                        handle.watch.remote(key, range_end, next_revision, poll_seconds),
+                        self._watch_call(replica, handle, key, range_end, next_revision,
+                                         poll_seconds),
                         poll_seconds + _ATTEMPT_SECONDS)
-                except (RayActorError, asyncio.TimeoutError):
+                except (*_LOST, asyncio.TimeoutError):
                     self._forget(replica)
             if isinstance(answer, tuple | list):
                 compacted, tried, backoff = None, set(), 0.01
@@ -210,8 +224,9 @@ class StoreClient:
             return None
         try:
             answer = await asyncio.wait_for(
-                handle.watch.remote(key, range_end, start_revision, 0.0, 1), _ATTEMPT_SECONDS)
-        except (RayActorError, asyncio.TimeoutError):
+                self._watch_call(replica, handle, key, range_end, start_revision, 0.0, 1),
+                _ATTEMPT_SECONDS)
+        except (*_LOST, asyncio.TimeoutError):
             self._forget(replica)
             return None
         if isinstance(answer, dict):
@@ -237,11 +252,13 @@ class StoreClient:
 
     async def close(self) -> None:
         self._closed = True
-        for task in (self._discovery, self._monitor):
+        for task in (self._discovery, self._monitor, *self._linking.values()):
             if task is not None:
                 task.cancel()
         for batcher in self._batchers.values():
             await batcher.drain()
+        for link in self._links.values():
+            link.close()
 
     # ---- helpers ----
 
@@ -261,8 +278,43 @@ class StoreClient:
             handle = self._handle(replica)
             if handle is None:
                 return None
-            batcher = self._batchers[replica] = _Batcher(handle, self.stats)
+            batcher = self._batchers[replica] = _Batcher(handle, self.stats,
+                                                         lambda: self._link(replica))
         return batcher
+
+    def _watch_call(self, replica: int, handle: Any, *args: Any) -> Any:
+        link = self._link(replica)
+        if link is None:
+            return _await(handle.watch.remote(*args))
+        self.stats["link_calls"] += 1
+        return link.call("watch", *args)
+
+    def _link(self, replica: int) -> ReplicaLink | None:
+        """The replica's link if it is up; if not, one attempt to open it starts in the
+        background (at most one per `_LINK_RETRY_SECONDS`) and the caller uses Ray."""
+        link = self._links.get(replica)
+        if link is not None and link.up:
+            return link
+        self._links.pop(replica, None)
+        loop = asyncio.get_running_loop()
+        if (replica not in self._linking and not self._closed
+                and loop.time() >= self._link_tried.get(replica, 0.0) + _LINK_RETRY_SECONDS):
+            self._link_tried[replica] = loop.time()
+            task = loop.create_task(self._open_link(replica))
+            self._linking[replica] = task
+            task.add_done_callback(lambda _t: self._linking.pop(replica, None))
+        return None
+
+    async def _open_link(self, replica: int) -> None:
+        handle = self._handle(replica)
+        if handle is None:
+            return
+        try:
+            address = await asyncio.wait_for(_await(handle.client_address.remote()),
+                                             _ATTEMPT_SECONDS)
+            self._links[replica] = await ReplicaLink.open(tuple(address))
+        except Exception as exc:  # noqa: BLE001 - no link: Ray carries the calls
+            log.debug("link to store replica %s: %s", replica, exc)
 
     async def _attempt(self, answer: asyncio.Future, target: int, deadline: float
                        ) -> dict | None:
@@ -315,6 +367,9 @@ class StoreClient:
             self._leader = None
         self._handles.pop(replica, None)
         self._batchers.pop(replica, None)
+        link = self._links.pop(replica, None)
+        if link is not None:
+            link.close()
 
     async def _discover_leader(self, within: float) -> int | None:
         if self._discovery is None or self._discovery.done():
@@ -372,9 +427,11 @@ class _Batcher:
     and, while `_MAX_INFLIGHT` calls are unanswered, all that arrive meanwhile -- so at a
     moderate rate writes share Raft rounds instead of each paying for its own."""
 
-    def __init__(self, handle: Any, stats: dict[str, int]) -> None:
+    def __init__(self, handle: Any, stats: dict[str, int],
+                 link: Callable[[], ReplicaLink | None]) -> None:
         self._handle = handle
         self._stats = stats
+        self._link = link
         self._queue: list[tuple[str, dict, asyncio.Future]] = []
         self._scheduled = False
         self._inflight: set[asyncio.Task] = set()
@@ -409,7 +466,11 @@ class _Batcher:
             payload = msgpack.packb([(rid, cmd) for rid, cmd, _ in batch], use_bin_type=True)
         self._stats["submit_calls"] += 1
         try:
-            ref = self._handle.submit.remote(payload)
+            if (link := self._link()) is not None:
+                self._stats["link_calls"] += 1
+                ref = link.call("submit", payload)
+            else:
+                ref = self._handle.submit.remote(payload)
         except Exception as exc:  # noqa: BLE001 - handed to every waiting request
             _fail(batch, exc)
             return

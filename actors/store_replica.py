@@ -7,7 +7,8 @@ worker thread while the event loop keeps accepting requests (group commit: whate
 meanwhile lands in the next Ready), sends its messages fire-and-forget (one `deliver` call per
 peer per Ready carrying one msgpack `bytes`, never awaiting the reply), applies it and completes
 waiting `submit` calls (whose batches and results also travel as one msgpack `bytes` each way).
-`watch` long-polls the applied history. Peers are found by name; now and then one send's outcome
+`watch` long-polls the applied history. Store clients make `submit` and `watch` calls over a
+TCP link once it is up (`store_link`: a Ray call costs far more CPU). Peers are found by name; now and then one send's outcome
 is watched from the side, and a peer found dead for good is looked up again (it may have been
 re-created under its name).
 
@@ -60,6 +61,7 @@ from ray.exceptions import ActorDiedError
 
 from kubemu.actors.peer_link import PeerLinks
 from kubemu.actors.runtime import ensure_ray, namespace, store_actor_name
+from kubemu.actors.store_link import ReplicaLinkServer
 from kubemu.cluster.clock import WallClock, derive_rng
 from kubemu.cluster.raft.messages import HardState, Message, Ready, Snapshot, StateType
 from kubemu.cluster.store.errors import StoreError
@@ -99,6 +101,7 @@ class StoreReplica:
         self._waiters: dict[str, list[asyncio.Future]] = {}
         self._peers: dict[int, Any] = {}
         self._links = PeerLinks(self._step_wire)
+        self._client_links = ReplicaLinkServer(self._link_call)
         self._peer_lookup_at: dict[int, float] = {}
         self._probe_at: dict[int, float] = {}
         self._deliver_methods: dict[int, tuple[Any, Any]] = {}  # peer -> (handle, no-reply call)
@@ -170,6 +173,19 @@ class StoreReplica:
         """Where peers open their TCP links to this replica."""
         self._start()
         return await self._links.listen(ray.util.get_node_ip_address())
+
+    async def client_address(self) -> tuple[str, int]:
+        """Where store clients open their TCP links to this replica (`store_link`)."""
+        self._start()
+        return await self._client_links.listen(ray.util.get_node_ip_address())
+
+    async def _link_call(self, method: str, args: list) -> Any:
+        """A store client's call that came over its link: `submit` or `watch`."""
+        if method == "submit":
+            return await self.submit(*args)
+        if method == "watch":
+            return await self.watch(*args)
+        raise ValueError(f"no such call over a link: {method!r}")
 
     def _step_wire(self, wire_messages: bytes | list) -> None:
         self._start()

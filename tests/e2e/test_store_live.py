@@ -100,6 +100,47 @@ async def test_concurrent_requests_are_batched_and_all_answered(shared_store) ->
     await client.close()
 
 
+async def test_once_its_links_are_up_a_client_writes_and_watches_over_them(shared_store) -> None:
+    """Ray carries the first calls; then submits and watch polls take the replicas' TCP
+    links, with every write acknowledged once and every event seen in order."""
+    cluster, _ = shared_store
+    client = await StoreClient.connect(cluster=cluster)
+    await client.leader()
+    start = (await client.put("/linked/start", b"0"))["revision"]
+    seen: list[str] = []
+
+    async def follow() -> None:
+        async for event in client.watch("/linked/", prefix_end("/linked/"),
+                                        start_revision=start + 1):
+            seen.append(event["kv"]["key"])
+
+    watcher = asyncio.ensure_future(follow())
+    written: list[str] = []
+
+    async def write_more() -> bool:
+        key = f"/linked/{len(written):04d}"
+        await client.put(key, b"x")
+        written.append(key)
+        return client.stats["link_calls"] >= 20
+
+    try:
+        await wait_until(write_more, timeout=30, what="calls over the links",
+                         details=lambda: client.stats)
+        for _ in range(20):
+            assert await write_more()
+        await wait_until(lambda: _true(len(seen) >= len(written)), timeout=10,
+                         what="every write seen by the watch")
+        assert seen == written
+        assert client.stats["link_calls"] >= 40
+    finally:
+        watcher.cancel()
+        await client.close()
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
 async def test_unencodable_command_fails_alone_and_its_batch_mates_succeed(shared_store) -> None:
     cluster, _ = shared_store
     client = await StoreClient.connect(cluster=cluster)
