@@ -38,6 +38,9 @@ async def linked(replica: Replica) -> AsyncIterator[ReplicaLink]:
     link = await ReplicaLink.open(await server.listen("127.0.0.1"))
     try:
         yield link
+    finally:
+        link.close()
+        server.close()
 
 
 async def test_a_parked_watch_does_not_hold_up_a_submit_behind_it():
