@@ -164,8 +164,8 @@ def _open_client(name: str, kubeconfig_file: str | None) -> Any:
     import yaml
 
     from kubemu.actors.cli_objects import CliError
-    from kubemu.actors.http_transport import HttpTransport, load_kubeconfig
-    from kubemu.actors.kubeconfig import kubeconfig_ca, kubeconfig_path
+    from kubemu.actors.http_transport import HttpTransport
+    from kubemu.actors.kubeconfig import kubeconfig_path
     from kubemu.cluster.client.client import ApiClient
 
     path = Path(kubeconfig_file) if kubeconfig_file else kubeconfig_path(name)
@@ -174,16 +174,9 @@ def _open_client(name: str, kubeconfig_file: str | None) -> Any:
             raise CliError(f"stat {path}: no such file or directory")
         raise CliError(f'no cluster named "{name}" is up (no {path}): run `kubemu up`')
     try:
-        server, token = load_kubeconfig(path)
-        ca_pem = kubeconfig_ca(path)
+        transport = HttpTransport.from_kubeconfig(path)
     except (ValueError, KeyError, AttributeError, OSError, yaml.YAMLError) as exc:
         raise CliError(f"invalid kubeconfig {path}: {exc}") from exc
-    if ca_pem is None:
-        return ApiClient(HttpTransport(server, token=token), user_agent="kubemu-cli")
-    with tempfile.NamedTemporaryFile(prefix="kubemu-ca-", suffix=".pem") as ca_file:
-        ca_file.write(ca_pem)  # the transport reads it once, into its SSL context
-        ca_file.flush()
-        transport = HttpTransport(server, token=token, ca=ca_file.name)
     return ApiClient(transport, user_agent="kubemu-cli")
 
 

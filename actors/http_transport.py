@@ -47,8 +47,13 @@ class HttpTransport:
     @classmethod
     def from_kubeconfig(cls, path: str | os.PathLike | None = None, *,
                         timeout: float = 30.0) -> HttpTransport:
+        """The current context's server and token, trusting its cluster's CA
+        (`certificate-authority-data` or `certificate-authority`) when it names one."""
+        from kubemu.actors.kubeconfig import kubeconfig_ca
+
+        path = Path(path) if path is not None else default_kubeconfig_path()
         server, token = load_kubeconfig(path)
-        return cls(server, token=token, timeout=timeout)
+        return cls(server, token=token, ca_data=kubeconfig_ca(path), timeout=timeout)
 
     async def request(self, req: Request) -> Response:
         session = self._client()

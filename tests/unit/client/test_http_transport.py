@@ -7,12 +7,14 @@ the client leaves), started per test on 127.0.0.1 port 0; the client is the real
 from __future__ import annotations
 
 import asyncio
+import base64
 from contextlib import asynccontextmanager
 
 import orjson
 import pytest
 from aiohttp import web
 
+from kubemu.actors.certs import make_serving_certs, server_ssl_context
 from kubemu.actors.http_transport import HttpTransport, load_kubeconfig
 from kubemu.cluster.api import errors
 from kubemu.cluster.client import ApiClient
@@ -146,3 +148,39 @@ def test_load_kubeconfig_refuses_a_missing_context(tmp_path):
     path.write_text(KUBECONFIG.format(current="gone", token_file="x"))
     with pytest.raises(ValueError, match="context 'gone' not found"):
         load_kubeconfig(path)
+
+
+async def test_a_transport_from_a_kubeconfig_trusts_the_ca_it_names(tmp_path):
+    """A kubemu kubeconfig carries the cluster's CA inline, as kubectl's does; a client built
+    from it verifies the server against that CA (and nothing else)."""
+    certs = make_serving_certs(cluster="t", hosts=["127.0.0.1"])
+    server = Server()
+    runner = web.AppRunner(server.app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_ssl_context(certs))
+    await site.start()
+    port = runner.addresses[0][1]
+    path = tmp_path / "config"
+    path.write_text(f"""apiVersion: v1
+kind: Config
+current-context: t
+clusters:
+- name: t
+  cluster:
+    server: https://127.0.0.1:{port}
+    certificate-authority-data: {base64.b64encode(certs.ca_pem).decode()}
+contexts:
+- name: t
+  context: {{cluster: t, user: admin}}
+users:
+- name: admin
+  user: {{token: {TOKEN}}}
+""")
+    client = ApiClient(HttpTransport.from_kubeconfig(path, timeout=5))
+    try:
+        got = await client.get("v1", "ConfigMap", "cfg", namespace="prod")
+        assert got == {"metadata": {"name": "cfg"}}
+        assert server.seen[0]["auth"] == f"Bearer {TOKEN}"
+    finally:
+        await client.close()
+        await runner.cleanup()
