@@ -164,7 +164,7 @@ class WatchCache:
         self._expire(now)
         view = self._snapshots.get(self.revision)
         if view is None:
-            view = View(self.revision, list(self._keys.sorted()), dict(self.objects))
+            view = View(self.revision, self._keys.sorted(), dict(self.objects))
             self._snapshots[self.revision] = view
             while len(self._snapshots) > MAX_SNAPSHOTS:
                 self._snapshots.popitem(last=False)

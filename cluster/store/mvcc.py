@@ -6,8 +6,7 @@ its history as parallel lists (`revs`, `kvs`; a `None` kv is a deletion), so a r
 is a bisect per key. Current reads never touch history: `_live` maps key -> KeyValue and
 `_live_keys` is the sorted index of live keys (bisect for ranges, so a prefix count is O(log n));
 `_all_keys` that of keys that still have history (for reads at old revisions); both are
-`SortedKeys`, where a new key costs O(1) until the order is next read, and a put to an existing
-key touches neither.
+`SortedKeys` (O(log n) to add, remove or bisect), and a put to an existing key touches neither.
 Compaction at C drops, per key, everything older than its newest entry at or below C (and that
 entry too when it is a deletion); only keys written since the last compaction are visited.
 A snapshot `image()` is copy-on-write: it copies the key list and the key -> history dict (both
@@ -34,7 +33,7 @@ from kubemu.cluster.store.errors import (
     StoreError,
     ValueTooLargeError,
 )
-from kubemu.cluster.store.keyindex import SortedKeys
+from kubemu.cluster.store.keyindex import ALL_KEYS, SortedKeys
 
 __all__ = [
     "MAX_VALUE_BYTES", "KeyValue", "Event", "RangeResult", "MVCCStore", "MVCCImage", "WriteTxn",
@@ -43,7 +42,6 @@ __all__ = [
 ]
 
 MAX_VALUE_BYTES = 1_572_864  # 1.5 MiB, etcd's default request size limit
-ALL_KEYS = "\0"  # range_end meaning "every key >= key"
 _SNAPSHOT_VERSION = 1
 
 
@@ -186,15 +184,14 @@ class MVCCStore:
             if kv is None:
                 return [], 0
             return ([] if count_only else [kv]), 1
-        live_keys = self._live_keys.sorted()
-        lo, hi = self._bounds(live_keys, key, range_end)
-        count = max(0, hi - lo)
+        lo, hi = self._live_keys.bounds(key, range_end)
+        count = hi - lo
         if count_only or count == 0:
             return [], count
         if limit and count > limit:
             hi = lo + limit
         live = self._live
-        return [live[k] for k in live_keys[lo:hi]], count
+        return [live[k] for k in self._live_keys.slice(lo, hi)], count
 
     def _range_at(
         self, key: str, range_end: str, revision: int, limit: int, count_only: bool,
@@ -205,12 +202,11 @@ class MVCCStore:
             if kv is None:
                 return [], 0
             return ([] if count_only else [kv]), 1
-        all_keys = self._all_keys.sorted()
-        lo, hi = self._bounds(all_keys, key, range_end)
+        lo, hi = self._all_keys.bounds(key, range_end)
         kvs: list[KeyValue] = []
         count = 0
         history = self._history
-        for k in all_keys[lo:hi]:
+        for k in self._all_keys.slice(lo, hi):
             kv = history[k].at(revision)
             if kv is None:
                 continue
@@ -218,15 +214,6 @@ class MVCCStore:
             if not count_only and (not limit or count <= limit):
                 kvs.append(kv)
         return kvs, count
-
-    @staticmethod
-    def _bounds(keys: list[str], key: str, range_end: str) -> tuple[int, int]:
-        lo = bisect_left(keys, key)
-        if range_end == ALL_KEYS:
-            return lo, len(keys)
-        if range_end <= key:
-            return lo, lo
-        return lo, bisect_left(keys, range_end, lo)
 
     # ---- writes ------------------------------------------------------------------------------
 
@@ -287,7 +274,7 @@ class MVCCStore:
         """A frozen view of the store now, cheap to take (see the module docstring); its
         `pack` gives the same bytes as `snapshot()` would have, from any thread."""
         self._gen += 1
-        return MVCCImage(self.revision, self.compact_revision, self._all_keys.sorted().copy(),
+        return MVCCImage(self.revision, self.compact_revision, self._all_keys.sorted(),
                          self._history.copy())
 
     def _own(self, key: str, h: _History) -> _History:
@@ -446,7 +433,7 @@ class WriteTxn:
             s._live_keys.remove(key)
             deleted = [prev]
         else:
-            lo, hi = MVCCStore._bounds(s._live_keys.sorted(), key, range_end)
+            lo, hi = s._live_keys.bounds(key, range_end)
             if hi <= lo:
                 return []
             names = s._live_keys.remove_slice(lo, hi)

@@ -1,4 +1,6 @@
-"""SortedKeys: new keys wait unsorted until the order is read, then merge in."""
+"""SortedKeys: keys stay in order through adds and removes, and `bounds` selects etcd's
+ranges ([key, range_end), "\\0" for every key from `key` on, an empty range when range_end is
+not above key)."""
 
 from __future__ import annotations
 
@@ -6,26 +8,32 @@ import random
 
 import pytest
 
-from kubemu.cluster.store.keyindex import SortedKeys
+from kubemu.cluster.store.keyindex import ALL_KEYS, SortedKeys
 
 
-@pytest.mark.parametrize("added", [
-    pytest.param(3, id="few-pending-are-insorted"),
-    pytest.param(500, id="many-pending-are-merged-by-one-sort"),
-])
-def test_sorted_merges_pending_keys_in_order(added: int) -> None:
-    rng = random.Random(added)
-    start = sorted({f"k{rng.randrange(10**6):07}" for _ in range(200)})
-    index = SortedKeys(start)
-    fresh = [k for k in {f"k{rng.randrange(10**6):07}" for _ in range(added * 2)}
-             if k not in set(start)][:added]
-    for key in fresh:
+def test_keys_added_in_any_order_are_read_back_sorted() -> None:
+    rng = random.Random(7)
+    keys = list({f"k{rng.randrange(10**6):07}" for _ in range(5000)})
+    index = SortedKeys(keys[:100])
+    for key in keys[100:]:
         index.add(key)
-    assert len(index) == len(start) + len(fresh)
-    assert index.sorted() == sorted(start + fresh)
+    assert len(index) == len(keys)
+    assert index.sorted() == sorted(keys)
 
 
-def test_remove_and_remove_slice_see_pending_keys() -> None:
+@pytest.mark.parametrize("key, range_end, expected", [
+    pytest.param("/pods/", "/pods0", ["/pods/a", "/pods/b"], id="prefix"),
+    pytest.param("/pods/b", ALL_KEYS, ["/pods/b", "/svc/x"], id="from-key-on"),
+    pytest.param("/pods/b", "/pods/a", [], id="end-below-key"),
+    pytest.param("/q", "/r", [], id="nothing-in-between"),
+])
+def test_bounds_select_etcd_ranges(key: str, range_end: str, expected: list[str]) -> None:
+    index = SortedKeys(["/svc/x", "/pods/b", "/nodes/n1", "/pods/a"])
+    lo, hi = index.bounds(key, range_end)
+    assert index.slice(lo, hi) == expected
+
+
+def test_remove_and_remove_slice_keep_the_rest_in_order() -> None:
     index = SortedKeys(["b", "d"])
     for key in ("e", "a", "c"):
         index.add(key)
