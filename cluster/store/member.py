@@ -10,8 +10,9 @@ completes with `not_leader` (retriable; the retry is de-duplicated). Reads submi
 `ready()` calls share one ReadIndex round and are answered once applied >= the read index.
 Lease deadlines live only on the leader: it promotes the lessor when it takes office and
 proposes `lease_revoke` for expired leases from `tick`.
-Snapshots (every `snapshot_every` applied entries; the first one `snapshot_offset` later, so
-that members of a group do not all snapshot at once) are taken inside `advance` and handed out
+Snapshots (every `snapshot_every` applied entries, or every as many entries as the store has
+keys when it has more, so that the cost of packing stays in proportion to the writes; the
+first one `snapshot_offset` later, so that members of a group do not all snapshot at once) are taken inside `advance` and handed out
 by `pop_snapshot`; with `background_snapshots` the driver takes them instead, without stalling:
 `begin_snapshot` freezes a copy-on-write image of the state at the applied index (milliseconds),
 `job.build()` packs it anywhere (a thread) while the member keeps serving, and
@@ -379,8 +380,11 @@ class StoreMember:
     # ---- snapshots ---------------------------------------------------------------------------
 
     def _snapshot_due(self) -> bool:
-        return self.applied_index - self.snapshot_index >= (self._snapshot_every
-                                                            + self._snapshot_delay)
+        # at least one entry per key between snapshots: packing a store costs time in
+        # proportion to its keys, so a large store snapshotting every `snapshot_every`
+        # entries spent more CPU on snapshots than on writes
+        every = max(self._snapshot_every, self.sm.mvcc.key_count)
+        return self.applied_index - self.snapshot_index >= every + self._snapshot_delay
 
     def _image(self) -> SnapshotJob:
         mvcc, leases = self.sm.image()

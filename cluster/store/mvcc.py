@@ -263,6 +263,11 @@ class MVCCStore:
 
     # ---- snapshot ----------------------------------------------------------------------------
 
+    @property
+    def key_count(self) -> int:
+        """Keys with retained history: what a snapshot packs, one entry each."""
+        return len(self._all_keys)
+
     def snapshot(self) -> bytes:
         """Deterministic bytes of the whole store (live keys and retained history)."""
         return msgpack.packb(self.snapshot_obj(), use_bin_type=True)

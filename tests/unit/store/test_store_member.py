@@ -319,7 +319,24 @@ def test_snapshot_offset_delays_only_the_first_snapshot(make_group):
     m = g.members[leader]
     taken = []
     for i in range(12):
-        g.call(leader, put(f"k{i}", b"v"))
+        g.call(leader, put(f"k{i % 2}", b"v"))  # fewer keys than snapshot_every
         taken.append(m.snapshot_index)
     first = next(x for x in taken if x)
     assert first >= 7 and sorted(set(taken) - {0}) == [first, first + 4]
+
+
+def test_a_store_with_more_keys_than_snapshot_every_snapshots_once_per_key_count(make_group):
+    """Packing a snapshot costs in proportion to the keys: a store of 20 keys with
+    snapshot_every=4 takes one every 20 entries, not every 4."""
+    g = make_group(1, snapshot_every=4)
+    leader = g.leader()
+    m = g.members[leader]
+    for i in range(20):
+        g.call(leader, put(f"k{i}", b"v"))
+    taken = []
+    for i in range(80):
+        g.call(leader, put(f"k{i % 20}", b"again"))
+        taken.append(m.snapshot_index)
+    indexes = sorted(set(taken))
+    gaps = [b - a for a, b in zip(indexes, indexes[1:])]
+    assert len(gaps) >= 2 and all(gap >= 20 for gap in gaps)
