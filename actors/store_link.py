@@ -8,7 +8,9 @@ an open TCP stream costs tens of microseconds.
 
 The protocol is request/response, multiplexed on one stream: a frame is a 4-byte big-endian
 length and msgpack of `[call id, method, args]` from the client, `[call id, ok, result]` back
-(`ok` false: `result` is the error's text). The replica runs each call as its own task, so a
+(`ok` false: `result` is the error's text). The client's first frame is the replica's secret,
+which it learnt by Ray (authenticated) along with the address; a stream that opens with
+anything else is closed, so the port gives no one but the store's clients a way in. The replica runs each call as its own task, so a
 parked long poll never holds up a submit. `ReplicaLinkServer` is the replica's side;
 `ReplicaLink` the client's. A link is only a faster road, as the replicas' own `PeerLinks`:
 the client uses Ray until its link is up and whenever it breaks, and a broken link fails
@@ -19,8 +21,10 @@ treats a dead actor: it retries the same request id elsewhere, and replicas de-d
 from __future__ import annotations
 
 import asyncio
+import hmac
 import itertools
 import logging
+import secrets
 import struct
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -60,13 +64,14 @@ class ReplicaLinkServer:
     def __init__(self, dispatch: Dispatch) -> None:
         self._dispatch = dispatch
         self._server: asyncio.Server | None = None
-        self._address: tuple[str, int] | None = None
+        self._address: tuple[str, int, bytes] | None = None
+        self._secret = secrets.token_bytes(16)
 
-    async def listen(self, host: str) -> tuple[str, int]:
-        """Start accepting clients (once); the (host, port) they connect to."""
+    async def listen(self, host: str) -> tuple[str, int, bytes]:
+        """Start accepting clients (once); the (host, port, secret) they connect with."""
         if self._address is None:
             self._server = await asyncio.start_server(self._serve, host, 0)
-            self._address = (host, self._server.sockets[0].getsockname()[1])
+            self._address = (host, self._server.sockets[0].getsockname()[1], self._secret)
         return self._address
 
     def close(self) -> None:
@@ -76,12 +81,16 @@ class ReplicaLinkServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         calls: set[asyncio.Task] = set()
         try:
+            secret = await asyncio.wait_for(_read_frame(reader), _CONNECT_SECONDS)
+            if not (isinstance(secret, bytes) and hmac.compare_digest(secret, self._secret)):
+                return
             while True:
                 call_id, method, args = await _read_frame(reader)
                 task = asyncio.ensure_future(self._answer(writer, call_id, method, args))
                 calls.add(task)
                 task.add_done_callback(calls.discard)
-        except (asyncio.IncompleteReadError, ConnectionError, ValueError, TypeError):
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError, TypeError,
+                TimeoutError):
             pass  # the client left, or sent what is not a call: drop the stream
         finally:
             for task in calls:
@@ -110,9 +119,12 @@ class ReplicaLink:
         self._reading = asyncio.ensure_future(self._read(reader))
 
     @classmethod
-    async def open(cls, address: tuple[str, int]) -> ReplicaLink:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(*address),
+    async def open(cls, address: tuple[str, int, bytes]) -> ReplicaLink:
+        """Connect to what `ReplicaLinkServer.listen` answered: (host, port, secret)."""
+        host, port, secret = address
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port),
                                                 _CONNECT_SECONDS)
+        writer.write(_frame(secret))
         return cls(reader, writer)
 
     @property

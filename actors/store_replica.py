@@ -174,8 +174,9 @@ class StoreReplica:
         self._start()
         return await self._links.listen(ray.util.get_node_ip_address())
 
-    async def client_address(self) -> tuple[str, int]:
-        """Where store clients open their TCP links to this replica (`store_link`)."""
+    async def client_address(self) -> tuple[str, int, bytes]:
+        """Where store clients open their TCP links to this replica, and the secret that
+        opens one (`store_link`)."""
         self._start()
         return await self._client_links.listen(ray.util.get_node_ip_address())
 

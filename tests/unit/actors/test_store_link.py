@@ -1,7 +1,7 @@
 """A store client's link to a replica, over real loopback TCP: calls are matched to their
 answers by id whatever the order, one call's failure stays its own, and a link that breaks
 fails every waiting call at once (the client then retries elsewhere) instead of leaving it
-hanging."""
+hanging; and a stream that does not open with the replica's secret runs nothing."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ async def test_a_broken_link_fails_every_waiting_call_and_refuses_new_ones():
         connected.set()
 
     listener = await asyncio.start_server(serve, "127.0.0.1", 0)
-    link = await ReplicaLink.open(listener.sockets[0].getsockname()[:2])
+    link = await ReplicaLink.open((*listener.sockets[0].getsockname()[:2], b"secret"))
     try:
         waiting = [link.call("watch", "/a", "", 1, 5.0), link.call("submit", b"x")]
         await asyncio.wait_for(connected.wait(), DEADLINE)
@@ -100,3 +100,17 @@ async def test_a_broken_link_fails_every_waiting_call_and_refuses_new_ones():
     finally:
         link.close()
         listener.close()
+
+
+async def test_a_stream_without_the_replicas_secret_is_closed_before_any_call_runs():
+    replica = Replica()
+    server = ReplicaLinkServer(replica)
+    host, port, secret = await server.listen("127.0.0.1")
+    link = await ReplicaLink.open((host, port, bytes(len(secret))))
+    try:
+        with pytest.raises(LinkLost):
+            await asyncio.wait_for(link.call("submit", b"x"), DEADLINE)
+        assert replica.calls == [] and not link.up
+    finally:
+        link.close()
+        server.close()
