@@ -4,16 +4,15 @@ Every request gets a request id (this client's uuid4 hex and a count: no system 
 request) once and keeps it across retries, so a write that is retried after a leader change, a
 timeout or a dead actor is applied exactly once (the replicas de-duplicate by id). Requests go
 to the leader (writes through Raft, reads through ReadIndex); requests issued in the same
-event-loop turn to the same replica travel in ONE `submit` call, packed into one msgpack
-`bytes` (and so are its results), which Ray moves far more cheaply than nested Python objects.
-A command msgpack cannot encode fails alone, as a bad request.
+event-loop turn to the same replica travel in ONE `submit` call (`store_batch`).
 The leader is learnt from not_leader hints or, failing those, from every replica's status (one
 shared discovery at a time). Retriable trouble (not_leader, timeout, an actor dead or
 restarting) is retried until the request's deadline, then TimeoutError; any other error result
 raises its `kubemu.cluster.store.errors` type.
 
-Both travel over a replica's TCP link (`store_link`) once it is up, and by Ray until then
-or when it breaks; a broken link counts as a dead actor for the request (retried under its id).
+Submits and watch polls travel over a replica's TCP link (`store_link`) once it is up, and by
+Ray until then or when it breaks; a broken link counts as a dead actor for the request
+(retried under its id).
 
 `watch` long-polls any live replica from the next revision it has not yet yielded and moves to
 another replica on failure, so its events stay in revision order without gaps or duplicates
@@ -29,13 +28,13 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import msgpack
 import ray
 from ray.exceptions import RayActorError
 
 from kubemu.actors.runtime import ensure_ray, namespace, store_actor_name
+from kubemu.actors.store_batch import Batcher
 from kubemu.actors.store_link import ReplicaLink
-from kubemu.cluster.store.errors import BadRequestError, error_from_result
+from kubemu.cluster.store.errors import error_from_result
 
 __all__ = ["StoreClient"]
 
@@ -44,9 +43,6 @@ log = logging.getLogger(__name__)
 _ATTEMPT_SECONDS = 8.0  # one submit call; the replica itself answers "timeout" after 5 s
 _RECHECK_SECONDS = 0.1  # a try unanswered this long makes the client check who leads
 _MAX_BACKOFF = 0.2
-# submit calls per replica; more requests wait and travel as one batch (with 2, each of a
-# large cluster's Lease renewals went alone: a Ray call each, a millisecond of CPU apiece)
-_MAX_INFLIGHT = 1
 _LINK_RETRY_SECONDS = 1.0  # at most one attempt per replica this often to open its link
 _LOST = (RayActorError, ConnectionError)  # the replica is gone (or its link broke): retry
 
@@ -57,7 +53,7 @@ class StoreClient:
         self._ids = list(range(1, replicas + 1))
         self._timeout = timeout
         self._handles: dict[int, Any] = {}
-        self._batchers: dict[int, _Batcher] = {}
+        self._batchers: dict[int, Batcher] = {}
         self._links: dict[int, ReplicaLink] = {}
         self._linking: dict[int, asyncio.Task] = {}
         self._link_tried: dict[int, float] = {}
@@ -272,13 +268,13 @@ class StoreClient:
             self._handles[replica] = handle
         return handle
 
-    def _batcher(self, replica: int) -> _Batcher | None:
+    def _batcher(self, replica: int) -> Batcher | None:
         batcher = self._batchers.get(replica)
         if batcher is None:
             handle = self._handle(replica)
             if handle is None:
                 return None
-            batcher = self._batchers[replica] = _Batcher(handle, self.stats,
+            batcher = self._batchers[replica] = Batcher(handle, self.stats,
                                                          lambda: self._link(replica))
         return batcher
 
@@ -420,102 +416,6 @@ class StoreClient:
         for fut in pending:
             fut.cancel()
         return out
-
-
-class _Batcher:
-    """Coalesces requests into `submit` calls to one replica: those of one event-loop turn,
-    and, while `_MAX_INFLIGHT` calls are unanswered, all that arrive meanwhile -- so at a
-    moderate rate writes share Raft rounds instead of each paying for its own."""
-
-    def __init__(self, handle: Any, stats: dict[str, int],
-                 link: Callable[[], ReplicaLink | None]) -> None:
-        self._handle = handle
-        self._stats = stats
-        self._link = link
-        self._queue: list[tuple[str, dict, asyncio.Future]] = []
-        self._scheduled = False
-        self._inflight: set[asyncio.Task] = set()
-
-    def call(self, request_id: str, command: dict) -> asyncio.Future:
-        loop = asyncio.get_running_loop()
-        fut = loop.create_future()
-        self._queue.append((request_id, command, fut))
-        if not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._flush)
-        return fut
-
-    async def drain(self) -> None:
-        if self._inflight:
-            await asyncio.wait(list(self._inflight))
-
-    def _flush(self) -> None:
-        self._scheduled = False
-        if len(self._inflight) >= _MAX_INFLIGHT:
-            return  # sent when an answer comes back: requests meanwhile join one batch
-        batch = [item for item in self._queue if not item[2].done()]
-        self._queue = []
-        if not batch:
-            return
-        try:
-            payload = msgpack.packb([(rid, cmd) for rid, cmd, _ in batch], use_bin_type=True)
-        except (TypeError, ValueError, OverflowError):
-            batch = _drop_unpackable(batch)
-            if not batch:
-                return
-            payload = msgpack.packb([(rid, cmd) for rid, cmd, _ in batch], use_bin_type=True)
-        self._stats["submit_calls"] += 1
-        try:
-            if (link := self._link()) is not None:
-                self._stats["link_calls"] += 1
-                ref = link.call("submit", payload)
-            else:
-                ref = self._handle.submit.remote(payload)
-        except Exception as exc:  # noqa: BLE001 - handed to every waiting request
-            _fail(batch, exc)
-            return
-        task = asyncio.ensure_future(self._answer(ref, batch))
-        self._inflight.add(task)
-        task.add_done_callback(self._answered)
-
-    def _answered(self, task: asyncio.Task) -> None:
-        self._inflight.discard(task)
-        if self._queue and not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
-
-    @staticmethod
-    async def _answer(ref: Any, batch: list[tuple[str, dict, asyncio.Future]]) -> None:
-        try:
-            results = msgpack.unpackb(await ref, raw=False)
-        except Exception as exc:  # noqa: BLE001 - handed to every waiting request
-            _fail(batch, exc)
-            return
-        for (_, _, fut), result in zip(batch, results):
-            if not fut.done():
-                fut.set_result(result)
-
-
-def _drop_unpackable(batch: list[tuple[str, dict, asyncio.Future]]
-                     ) -> list[tuple[str, dict, asyncio.Future]]:
-    """The requests msgpack can encode; the others complete as bad requests."""
-    kept = []
-    for item in batch:
-        request_id, command, fut = item
-        try:
-            msgpack.packb((request_id, command), use_bin_type=True)
-        except (TypeError, ValueError, OverflowError) as exc:
-            if not fut.done():
-                fut.set_result(BadRequestError(f"command cannot be encoded: {exc}").to_result())
-            continue
-        kept.append(item)
-    return kept
-
-
-def _fail(batch: list[tuple[str, dict, asyncio.Future]], exc: BaseException) -> None:
-    for _, _, fut in batch:
-        if not fut.done():
-            fut.set_exception(exc)
 
 
 async def _await(ref: Any) -> Any:
