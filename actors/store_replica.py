@@ -169,8 +169,8 @@ class StoreReplica:
         TCP instead (`peer_link`)."""
         self._step_wire(wire_messages)
 
-    async def link_address(self) -> tuple[str, int]:
-        """Where peers open their TCP links to this replica."""
+    async def link_address(self) -> tuple[str, int, bytes]:
+        """Where peers open their TCP links to this replica, and the secret that opens one."""
         self._start()
         return await self._links.listen(ray.util.get_node_ip_address())
 
