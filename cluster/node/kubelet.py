@@ -5,8 +5,9 @@ can observe):
 - Registration: create the Node (labels, taints, capacity, conditions, nodeInfo), or, for a
   restarted kubelet, adopt the existing one and only reconcile its labels; retried until it
   succeeds. Then the start-up Events upstream's kubelet records.
-- Heartbeats: the Lease (lease.py) renewed every 10 s; node status computed every 10 s (and
-  when the Node object changes) and patched when it differs, or at least every 60 s.
+- Heartbeats: the Lease (lease.py) renewed every 10 s (by its own timer, or a node pool's
+  shared `LeaseTicker`); node status computed every 10 s (and when the Node object changes)
+  and patched when it differs, or at least every 5 min.
 - Pods (pod_manager.py): an informer on `spec.nodeName=<node>`. A pod first seen is
   admitted or rejected at once, in the order seen (admission.py); one PodDriver task per pod
   uid drives its PodWorker (pod_driver.py); a pod first seen Running (a restarted kubelet's)
@@ -41,7 +42,7 @@ from kubemu.cluster.node.eviction import (
     MEMORY_PRESSURE_TAINT, Candidate, PressureTracker, eviction_message, memory_available,
     rank_memory_pressure,
 )
-from kubemu.cluster.node.lease import NodeLease
+from kubemu.cluster.node.lease import LeaseTicker, NodeLease
 from kubemu.cluster.node.pod_manager import PodManager, WorkerFactory
 from kubemu.cluster.node.pod_driver import PodDriver, sleep_or_wake
 from kubemu.cluster.timing import Timing
@@ -56,7 +57,8 @@ log = logging.getLogger("kubemu.kubelet")
 class Kubelet:
     def __init__(self, client: Any, timing: Timing, config: NodeConfig, *,
                  recorder: EventRecorder | None = None, rng: random.Random | None = None,
-                 worker_factory: WorkerFactory | None = None) -> None:
+                 worker_factory: WorkerFactory | None = None,
+                 lease_ticker: LeaseTicker | None = None) -> None:
         self.client = client
         self.timing = timing
         self.config = config
@@ -72,6 +74,7 @@ class Kubelet:
         self.lease = NodeLease(client, timing, config.name,
                                duration_seconds=config.lease_duration_seconds,
                                renew_interval=config.lease_renew_interval)
+        self._lease_ticker = lease_ticker
         self.node: dict | None = None  # newest Node object seen
         self.pressure = PressureTracker(
             transition_period=config.eviction_pressure_transition_period)
@@ -151,7 +154,10 @@ class Kubelet:
 
     async def _main(self) -> None:
         await self._register()
-        self._spawn(self.lease.run(), "lease")
+        if self._lease_ticker is None:
+            self._spawn(self.lease.run(), "lease")
+        else:
+            self._lease_ticker.add(self.lease)
         if self._own_recorder:
             self._spawn(self.recorder.run(), "events")
         nodes = self.factory.informer("v1", "Node", field_selector=f"metadata.name={self.name}")
@@ -171,6 +177,8 @@ class Kubelet:
         await asyncio.Future()  # until cancelled
 
     async def _shutdown(self) -> None:
+        if self._lease_ticker is not None:
+            self._lease_ticker.remove(self.lease)
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
