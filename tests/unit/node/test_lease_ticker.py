@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 
 from kubemu.cluster.node.lease import LEASE_NAMESPACE, TICK, LeaseTicker, NodeLease
@@ -27,23 +29,29 @@ async def _record(kube, renewed: dict[str, list[float]]) -> None:
             renewed[lease["metadata"]["name"]].append(_seconds(lease["spec"]["renewTime"]))
 
 
+@asynccontextmanager
+async def ticking(kube) -> AsyncIterator[tuple[LeaseTicker, dict[str, list[float]]]]:
+    """A running ticker, and the renewTimes written so far by node."""
+    ticker = LeaseTicker(kube.timing)
+    renewed: dict[str, list[float]] = defaultdict(list)
+    tasks = [asyncio.create_task(ticker.run()), asyncio.create_task(_record(kube, renewed))]
+    try:
+        yield ticker, renewed
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def test_leases_that_fall_due_in_one_tick_are_renewed_together_every_ten_seconds() -> None:
     async def main() -> None:
-        async with api() as kube:
-            ticker = LeaseTicker(kube.timing)
-            renewed: dict[str, list[float]] = defaultdict(list)
-            tasks = [asyncio.create_task(ticker.run()),
-                     asyncio.create_task(_record(kube, renewed))]
-            names = ["n1", "n2", "n3"]
-            try:
-                for name in names:  # joined at different moments between two ticks
-                    await asyncio.sleep(TICK / 4)
-                    ticker.add(NodeLease(kube.client, kube.timing, name))
-                await eventually(lambda: all(len(renewed[n]) >= 4 for n in names),
-                                 what="four renewals of every Lease")
-            finally:
-                for task in tasks:
-                    task.cancel()
+        names = ["n1", "n2", "n3"]
+        async with api() as kube, ticking(kube) as (ticker, renewed):
+            for name in names:  # joined at different moments between two ticks
+                await asyncio.sleep(TICK / 4)
+                ticker.add(NodeLease(kube.client, kube.timing, name))
+            await eventually(lambda: all(len(renewed[n]) >= 4 for n in names),
+                             what="four renewals of every Lease")
             rounds = [[renewed[n][i] for n in names] for i in range(4)]
             for times in rounds:  # each round written at one instant: all three together
                 assert max(times) == min(times), rounds
@@ -55,23 +63,15 @@ def test_leases_that_fall_due_in_one_tick_are_renewed_together_every_ten_seconds
 
 def test_a_failing_lease_backs_off_alone_and_a_removed_one_is_renewed_no_more() -> None:
     async def main() -> None:
-        async with api() as kube:
-            ticker = LeaseTicker(kube.timing)
-            renewed: dict[str, list[float]] = defaultdict(list)
-            tasks = [asyncio.create_task(ticker.run()),
-                     asyncio.create_task(_record(kube, renewed))]
+        async with api() as kube, ticking(kube) as (ticker, renewed):
             good = NodeLease(kube.client, kube.timing, "n1")
             gone = NodeLease(kube.client, kube.timing, "n2")
             bad = NodeLease(kube.client, kube.timing, "Not_A_Node")  # every write is Invalid
-            try:
-                for lease in (good, gone, bad):
-                    ticker.add(lease)
-                await eventually(lambda: len(renewed["n2"]) >= 1, what="n2's Lease created")
-                ticker.remove(gone)
-                await eventually(lambda: len(renewed["n1"]) >= 4, what="four renewals of n1")
-            finally:
-                for task in tasks:
-                    task.cancel()
+            for lease in (good, gone, bad):
+                ticker.add(lease)
+            await eventually(lambda: len(renewed["n2"]) >= 1, what="n2's Lease created")
+            ticker.remove(gone)
+            await eventually(lambda: len(renewed["n1"]) >= 4, what="four renewals of n1")
             assert bad.renewals == 0 and "Not_A_Node" not in renewed
             gaps = [b - a for a, b in zip(renewed["n1"], renewed["n1"][1:])]
             assert all(10.0 <= gap <= 10.0 + TICK for gap in gaps), gaps
