@@ -14,7 +14,8 @@ Ctrl-C; worker niceness 0 as the other benches):
 4. Churn at the size reached (bench/scale_phases.py, as 5 and 6): bare pods created at
    `--churn-rate`/s (open loop, paced by the loop clock) for `--churn-seconds`, each deleted
    ~10 s after it runs; startup latency = create sent -> first seen Running with every
-   container ready, by this run's own pod watch opened before the first create.
+   container ready, by this run's own pod watch opened before the first create. Once right
+   after the load (shown), once the cluster has settled (the target; see scale_phases).
 5. `kubectl get pods -A --chunk-size=500`, wall time, its lines checked against the pods an
    API list counted just before.
 6. DNS: a few of the load's Service names resolved (UDP, dnslib) against the cluster DNS;
@@ -52,7 +53,9 @@ from kubemu.cluster.client import ApiClient
 from rich.console import Console
 
 from bench.api import _free_port
-from bench.scale_phases import churn, kubectl_get_pods, resolve_services
+from bench.scale_phases import (
+    churn, kubectl_get_pods, resolve_services, revision, until_settled,
+)
 from bench.scale_report import (
     ScaleResults,
     details,
@@ -126,7 +129,9 @@ async def run(args: argparse.Namespace, r: ScaleResults) -> None:
         sampler = Sampler(lambda: known)
         tasks = [asyncio.create_task(prober.run()), asyncio.create_task(sampler.run())]
 
+        rev0, t_rev0 = await revision(monitor), loop.time()
         await asyncio.sleep(args.settle)  # the idle cluster's memory, once start-up settled
+        r.idle_writes = (await revision(monitor) - rev0) / (loop.time() - t_rev0)
         idle = await asyncio.to_thread(session_memory, known)
         r.memory_idle, r.memory_how = idle.pss, idle.how
         log(f"idle: {idle.pss / 2**30:.2f} GiB {idle.how} in {idle.processes} processes")
@@ -136,6 +141,15 @@ async def run(args: argparse.Namespace, r: ScaleResults) -> None:
         r.memory_loaded = (await asyncio.to_thread(session_memory, known)).pss
 
         prober.phase = "churn"
+        early = ScaleResults(r.nodes, r.nodes_per_actor, r.deployments, r.replicas)
+        await churn(client("kubemu-scale-churn"), client("kubemu-scale-churn-watch"), early,
+                    rate=args.churn_rate, seconds=args.churn_seconds,
+                    deadline=args.churn_deadline, log=log, prefix="early")
+        r.churn_early, r.churn_early_sent = early.churn_latencies, early.churn_sent
+        r.settle_seconds = await until_settled(monitor, r.idle_writes, timeout=args.settle_max)
+        log("settled: " + ("not within --settle-max" if r.settle_seconds is None else
+                            f"writes back near the idle {r.idle_writes:.0f}/s after "
+                            f"{r.settle_seconds:.0f} s"))
         await churn(client("kubemu-scale-churn"), client("kubemu-scale-churn-watch"), r,
                     rate=args.churn_rate, seconds=args.churn_seconds,
                     deadline=args.churn_deadline, log=log)
@@ -319,6 +333,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="how long after the last churn create a pod may take to run, s")
     p.add_argument("--timeout", type=float, default=3600.0,
                    help="how long after the last load create every pod may take to run, s")
+    p.add_argument("--settle-max", type=float, default=300.0,
+                   help="longest wait for the cluster to settle before the second churn, s")
     p.add_argument("--settle", type=float, default=5.0,
                    help="seconds between nodes Ready and the idle memory reading")
     p.add_argument("--plot", type=Path, default=None,

@@ -10,6 +10,12 @@ minus the time its create was sent. Each pod is deleted DELETE_AFTER s after it 
 cluster stays at the size the load reached; pods that never ran are deleted after `deadline`,
 and the phase ends once the namespace holds no pod, so kubectl then sees a settled cluster.
 
+Churn runs twice: right after the last load pod runs, while the cluster still writes what the
+load queued (Events, status, EndpointSlices: shown, no target), and again once it has settled
+(`until_settled`: the store's revision rate, read from a one-item list every second, back
+within 1.5 times, or 20/s above, the idle rate measured before the load). The target applies
+to the settled run: the issue's "background churn" is churn on a cluster of that size at rest.
+
 `kubectl get pods -A --chunk-size=500` runs as a user runs it (its own process, the
 cluster's kubeconfig); its wall time counts, and its lines (header left out) must match the
 pods the API counts just before (a list of 1 and its remainingItemCount, not 100,000 pods
@@ -30,30 +36,60 @@ from pathlib import Path
 from dnslib import QTYPE, DNSRecord
 from kubemu.actors.load import LoadSpec, deployment_name, namespace_name
 from kubemu.actors.load_watch import running_and_ready
-from kubemu.cluster.api.errors import NotFound
+from kubemu.cluster.api.errors import AlreadyExists, NotFound
 from kubemu.cluster.client import ApiClient
 
 from bench.scale_report import ScaleResults
 from bench.scale_watch import Follow
 
 __all__ = ["CHURN_NS", "DELETE_AFTER", "churn", "churn_pod", "count_pods", "kubectl_get_pods",
-           "resolve_services", "until_no_pods"]
+           "resolve_services", "revision", "until_no_pods", "until_settled"]
 
 CHURN_NS = "scale-churn"
 DELETE_AFTER = 10.0   # a churn pod is deleted this long after it was seen Running, s
 KUBECTL_TIMEOUT = 600.0
 
 
+async def revision(client: ApiClient) -> int:
+    """The store's current revision: the resourceVersion of a one-item list."""
+    listed = await client.list("coordination.k8s.io/v1", "Lease", namespace="kube-node-lease",
+                               limit=1)
+    return int(listed["metadata"]["resourceVersion"])
+
+
+async def until_settled(client: ApiClient, idle_rate: float, *, timeout: float,
+                        window: float = 10.0) -> float | None:
+    """Seconds until the revision rate over `window` s is back near `idle_rate` (writes/s);
+    None after `timeout`."""
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    seen: list[tuple[float, int]] = []
+    while loop.time() - began < timeout:
+        now = loop.time()
+        seen.append((now, await revision(client)))
+        seen = [(t, rev) for t, rev in seen if now - t <= window]
+        (t0, r0), (t1, r1) = seen[0], seen[-1]
+        if t1 - t0 >= window * 0.9:
+            rate = (r1 - r0) / (t1 - t0)
+            if rate <= max(1.5 * idle_rate, idle_rate + 20.0):
+                return loop.time() - began
+        await asyncio.sleep(1.0)
+    return None
+
+
 async def churn(client: ApiClient, watch_client: ApiClient, r: ScaleResults, *, rate: float,
-                seconds: float, deadline: float, log=print) -> None:
-    """Run the churn phase into `r` (churn_* fields)."""
+                seconds: float, deadline: float, log=print, prefix: str = "churn") -> None:
+    """Run the churn phase into `r` (churn_* fields); pods are named `<prefix>-<i>`."""
     loop = asyncio.get_running_loop()
     r.churn_rate, r.churn_seconds = rate, seconds
     count = int(rate * seconds)
     if count <= 0:
         return
-    await client.create({"apiVersion": "v1", "kind": "Namespace",
-                         "metadata": {"name": CHURN_NS}})
+    try:
+        await client.create({"apiVersion": "v1", "kind": "Namespace",
+                             "metadata": {"name": CHURN_NS}})
+    except AlreadyExists:  # the second churn of a run
+        pass
     sent: dict[str, float] = {}
     running: dict[str, float] = {}
     deletes: list[asyncio.Task] = []
@@ -91,7 +127,7 @@ async def churn(client: ApiClient, watch_client: ApiClient, r: ScaleResults, *, 
             due = start + i / rate
             if (wait := due - loop.time()) > 0:
                 await asyncio.sleep(wait)
-            name = f"churn-{i:06d}"
+            name = f"{prefix}-{i:06d}"
             sent[name] = now = loop.time()
             r.churn_lag = max(r.churn_lag, now - due)
             creates.append(asyncio.create_task(create(name)))
