@@ -146,6 +146,7 @@ async def run(args: argparse.Namespace, r: ScaleResults) -> None:
                     rate=args.churn_rate, seconds=args.churn_seconds,
                     deadline=args.churn_deadline, log=log, prefix="early")
         r.churn_early, r.churn_early_sent = early.churn_latencies, early.churn_sent
+        r.churn_early_window = early.churn_window
         r.settle_seconds = await until_settled(monitor, r.idle_writes, timeout=args.settle_max)
         log("settled: " + ("not within --settle-max" if r.settle_seconds is None else
                             f"writes back near the idle {r.idle_writes:.0f}/s after "

@@ -80,6 +80,7 @@ class ScaleResults:
     samples: list[tuple[float, int, int, int]] = field(default_factory=list)
     load_started: float = 0.0
     churn_window: tuple[float, float] | None = None
+    churn_early_window: tuple[float, float] | None = None
     wall: float = 0.0
 
     @property
@@ -264,9 +265,13 @@ def plot(r: ScaleResults, path: Path) -> str:
     ax.plot(ts, [s[2] for s in r.samples], color="tab:blue", label="pods Running")
     ax.set_xlabel("seconds since the first create")
     ax.set_ylabel("pods")
+    if r.churn_early_window is not None:
+        ax.axvspan(r.churn_early_window[0] - t0, r.churn_early_window[1] - t0,
+                   color="tab:gray", alpha=0.15,
+                   label=f"churn {r.churn_rate:g} pods/s right after the load")
     if r.churn_window is not None:
         ax.axvspan(r.churn_window[0] - t0, r.churn_window[1] - t0, color="tab:orange",
-                   alpha=0.15, label=f"churn {r.churn_rate:g} pods/s")
+                   alpha=0.15, label=f"churn {r.churn_rate:g} pods/s, settled")
     mem = ax.twinx()
     mem.plot(ts, [s[3] / GiB for s in r.samples], color="tab:red", label="session memory")
     mem.set_ylabel(f"session memory, GiB ({r.memory_how})")
