@@ -30,6 +30,8 @@ fsync, on the loop (see `WAL.sync`). Snapshots are built off the loop: `begin_sn
 a copy-on-write image, a thread packs it and writes the snapshot file while Readies keep
 flowing, and the ready loop then switches the WAL to a segment after it, between two Readies;
 replicas stagger their snapshots (`snapshot_offset`) so that at most one is busy at a time.
+Once the WAL holds a snapshot, Raft keeps a reference to its file (read back only to ship it
+to a follower that fell behind) instead of a second copy of the whole state in memory.
 
 The store's data is long-lived and the process exists for it, so the cyclic garbage collector
 is kept off it: after recovery and every `_GC_FREEZE_EVERY` applied entries `gc.freeze()` moves
@@ -59,6 +61,7 @@ import msgpack
 import ray
 from ray.exceptions import ActorDiedError
 
+from kubemu.actors import heap
 from kubemu.actors.peer_link import PeerLinks
 from kubemu.actors.runtime import ensure_ray, namespace, store_actor_name
 from kubemu.actors.store_link import ReplicaLinkServer
@@ -110,6 +113,7 @@ class StoreReplica:
         self._tasks: list[asyncio.Task] = []
         self._snapshotting: asyncio.Task | None = None  # building/writing our own snapshot
         self._snapshot_written: Snapshot | None = None  # its file is durable: adopt it
+        self._offload_snapshot()
         gc.freeze()  # the recovered state is long-lived: keep it out of every collection
         self._frozen_at = self._member.applied_index
         log.info("store replica %s recovered: hard_state=%s snapshot=%s entries=%d", id,
@@ -223,6 +227,10 @@ class StoreReplica:
             except asyncio.TimeoutError:
                 pass
 
+    def heap_top(self, limit: int = 30) -> list[str]:
+        """Where this process's memory was allocated (`heap.top_allocations`; tracing on)."""
+        return heap.top_allocations(limit)
+
     async def status(self) -> dict:
         """{"id","term","leader","state" ("leader"|"follower"|...),"commit","applied",
         "revision"} plus "last_index", "snapshot_index" (on disk) and "pid"."""
@@ -286,6 +294,8 @@ class StoreReplica:
                 if not send_first:
                     self._send(rd)
                 self._complete(self._member.advance(rd))
+                if rd.snapshot is not None:
+                    self._offload_snapshot()  # a leader's, now in the WAL and applied
                 if self._member.applied_index - self._frozen_at >= _GC_FREEZE_EVERY:
                     self._frozen_at = self._member.applied_index
                     gc.freeze()
@@ -334,6 +344,15 @@ class StoreReplica:
     async def _adopt_snapshot(self) -> None:
         snapshot, self._snapshot_written = self._snapshot_written, None
         await asyncio.to_thread(self._wal.adopt_snapshot, snapshot)
+        self._offload_snapshot()
+
+    def _offload_snapshot(self) -> None:
+        """Raft keeps the latest snapshot to ship to a follower that fell behind; once the WAL
+        holds it, a reference to its file does (a leader reads it back then)."""
+        snapshot = self._member.raft.snapshot()
+        stored = None if snapshot is None else self._wal.snapshot_file(snapshot)
+        if stored is not None:
+            self._member.offload_snapshot(snapshot.index, stored)
 
     def _send(self, rd: Ready) -> None:
         by_peer: dict[int, list] = {}

@@ -130,6 +130,17 @@ class RaftCore(Election, Leader):
         """The latest snapshot (own compaction or installed from a leader), for persistence."""
         return self.log.snapshot
 
+    def offload_snapshot(self, index: int, data: object) -> bool:
+        """The driver holds the snapshot at `index` durably: keep `data` (whose `bytes()` reads
+        the image back, e.g. from its file) in place of the image in memory. Only for the
+        latest snapshot once it is persisted and applied; False (nothing changed) otherwise."""
+        log = self.log
+        snap = log.snapshot
+        if snap is None or snap.index != index or log.pending_snapshot is not None:
+            return False
+        log.snapshot = Snapshot(snap.index, snap.term, snap.members, data)  # type: ignore[arg-type]
+        return True
+
     def status(self) -> dict:
         st = {
             "id": self.id, "term": self.term, "vote": self.vote, "leader": self.leader,

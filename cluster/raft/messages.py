@@ -55,7 +55,10 @@ class Entry:
 
 @dataclass(slots=True)
 class Snapshot:
-    """State-machine image at `index` (whose entry had `term`), with the group's members."""
+    """State-machine image at `index` (whose entry had `term`), with the group's members.
+
+    `data` is bytes, or what `bytes()` turns into them: a driver that has the snapshot on disk
+    may keep a reference to the file instead of the image (`RaftCore.offload_snapshot`)."""
 
     index: int
     term: int
@@ -63,7 +66,7 @@ class Snapshot:
     data: bytes
 
     def to_wire(self) -> tuple:
-        return (self.index, self.term, list(self.members), self.data)
+        return (self.index, self.term, list(self.members), bytes(self.data))
 
     @classmethod
     def from_wire(cls, w: tuple | list) -> Snapshot:

@@ -225,6 +225,11 @@ class StoreMember:
         self._snapshot_delay = 0
         return snapshot
 
+    def offload_snapshot(self, index: int, data: object) -> bool:
+        """The driver has the latest snapshot (at `index`) on disk: Raft keeps `data`, which
+        reads the image back with `bytes()`, instead of a second copy of the whole state."""
+        return self.raft.offload_snapshot(index, data)
+
     # ---- queries -----------------------------------------------------------------------------
 
     @property

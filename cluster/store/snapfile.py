@@ -10,7 +10,9 @@ intact-looking records after them; with `zero_sector_tears` (the WAL's last segm
 whose bytes hold an all-zero, sector-aligned 512-byte sector is such a tear too (etcd's
 isTornEntry rule). A bad record without one is corruption, whatever follows it.
 
-A snapshot file `snap-{term:016x}-{index:016x}.snap` holds one record. It is written to a
+A snapshot file `snap-{term:016x}-{index:016x}.snap` holds one record; `SnapshotFile` stands
+for its image once it is on disk, so a replica need not keep a second copy of its whole state
+in memory (it is read back only to ship it to a follower that fell behind). It is written to a
 `.tmp`, fsync'd, renamed into place and the directory fsync'd, so a reader sees either the whole
 file or none. The newest snapshot file must read back intact: a bad one is an error, never a
 silent fall back to older state.
@@ -110,6 +112,11 @@ def latest_snapshot(dir: Path) -> Snapshot | None:
     if not found:
         return None
     (index, term), path = found[-1]
+    return read_snapshot(path, index, term)
+
+
+def read_snapshot(path: Path, index: int, term: int) -> Snapshot:
+    """The snapshot in `path`, which should hold `index` and `term`; CorruptWALError if not."""
     records, torn_at = read_records(path)
     if torn_at is not None or len(records) != 1 or records[0][1][0] != _SNAPSHOT:
         at = torn_at if torn_at is not None else 0
@@ -122,6 +129,20 @@ def latest_snapshot(dir: Path) -> Snapshot | None:
         raise CorruptWALError(f"{path}: offset 0: holds index {snapshot.index} term "
                               f"{snapshot.term}, not what its name says")
     return snapshot
+
+
+class SnapshotFile:
+    """A snapshot's image left in its file: `bytes()` reads it back. The file must still be
+    there, so it stands only for the WAL's current snapshot (older files are removed)."""
+
+    __slots__ = ("path", "index", "term")
+
+    def __init__(self, dir: Path, snapshot: Snapshot) -> None:
+        self.path = snapshot_path(dir, snapshot)
+        self.index, self.term = snapshot.index, snapshot.term
+
+    def __bytes__(self) -> bytes:
+        return bytes(read_snapshot(self.path, self.index, self.term).data)
 
 
 def remove_snapshots_below(dir: Path, index: int) -> None:

@@ -43,6 +43,7 @@ from kubemu.cluster.raft.messages import Entry, HardState, Snapshot
 from kubemu.cluster.raft.storage import Recovered
 from kubemu.cluster.store.snapfile import (
     CorruptWALError,
+    SnapshotFile,
     encode_record,
     fsync_dir,
     latest_snapshot,
@@ -199,6 +200,13 @@ class WAL:
             return
         self.write_snapshot_file(snapshot)
         self.adopt_snapshot(snapshot)
+
+    def snapshot_file(self, snapshot: Snapshot) -> SnapshotFile | None:
+        """What stands for `snapshot`'s image once this WAL is based on it (read back from its
+        file on demand); None for any other snapshot (its file may be gone)."""
+        if (snapshot.index, snapshot.term) != (self._base_index, self._base_term):
+            return None
+        return SnapshotFile(self._dir, snapshot)
 
     def write_snapshot_file(self, snapshot: Snapshot) -> None:
         """The first half of `save_snapshot`: write the snapshot file durably. It touches no

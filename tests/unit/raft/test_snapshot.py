@@ -38,6 +38,32 @@ def test_lagging_follower_catches_up_via_snapshot_after_compaction():
     assert net.disks[3].snapshot is not None  # the driver persisted the installed snapshot
 
 
+class OnDisk:
+    """A driver's stand-in for a snapshot image it keeps on disk: counts the reads."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.reads = data, 0
+
+    def __bytes__(self) -> bytes:
+        self.reads += 1
+        return self.data
+
+
+def test_leader_holding_its_snapshot_on_disk_reads_it_back_to_catch_a_follower_up():
+    net = lagging_network()
+    leader = net.core(1)
+    snap = leader.snapshot()
+    image = OnDisk(bytes(snap.data))
+    assert leader.offload_snapshot(snap.index, image)
+    assert leader.snapshot().data is image and image.reads == 0
+    assert not leader.offload_snapshot(snap.index - 1, OnDisk(b"older"))  # not the latest
+    net.heal()
+    net.mangle = lambda m: Message.from_wire(m.to_wire())  # what a driver sends
+    net.tick_until(lambda: net.core(3).commit == net.core(1).commit, max_ticks=30)
+    assert image.reads == len(snapshots_to(net, 3)) == 1
+    assert net.data_applied(3) == [b"w%d" % k for k in range(30)]
+
+
 def test_compaction_keeping_recent_entries_spares_a_slightly_lagging_follower_a_snapshot():
     net = Network(3, seed=21)
     net.elect(1)

@@ -487,3 +487,21 @@ def test_snapshot_file_written_while_appends_go_on_then_adopted(tmp_path: Path) 
     _, rec = WAL.open(tmp_path)
     assert rec.snapshot == snap and [e.index for e in rec.entries] == [6, 7, 8, 9]
     assert rec.hard_state == HardState(1, 1, 8)
+
+
+def test_the_current_snapshot_file_stands_in_for_its_image_until_a_newer_one(
+        tmp_path: Path) -> None:
+    wal, _ = WAL.open(tmp_path)
+    wal.save(HardState(1, 1, 10), entries(1, 10))
+    wal.sync()
+    first = Snapshot(5, 1, (1, 2, 3), b"image at 5" * 1000)
+    wal.save_snapshot(first)
+    stored = wal.snapshot_file(first)
+    assert stored is not None and bytes(stored) == first.data
+    assert Snapshot(5, 1, (1, 2, 3), stored).to_wire() == first.to_wire()
+    assert wal.snapshot_file(Snapshot(5, 2, (1, 2, 3), b"")) is None  # another term's
+    second = Snapshot(8, 1, (1, 2, 3), b"image at 8")
+    wal.save_snapshot(second)
+    assert wal.snapshot_file(first) is None  # its file is gone
+    assert bytes(wal.snapshot_file(second)) == b"image at 8"
+    wal.close()
