@@ -26,6 +26,7 @@ from typing import Any
 import ray
 from aiohttp import web
 
+from kubemu.actors import heap
 from kubemu.actors.certs import ServingCerts, server_ssl_context
 from kubemu.actors.runtime import SelfStart, namespace
 from kubemu.actors.store_client import StoreClient
@@ -124,6 +125,10 @@ class ApiServerActor:
         self.api: ApiServer | None = None
         self.front: _HttpFront | None = None
         self._starting = SelfStart(self._start, started=lambda: self.api is not None)
+
+    def heap_top(self, limit: int = 30) -> list[str]:
+        """Where this process's memory was allocated (`heap.top_allocations`; tracing on)."""
+        return heap.top_allocations(limit)
 
     async def start(self) -> dict:
         """Wait until this replica serves (it starts by itself: see the module docstring)."""

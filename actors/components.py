@@ -43,6 +43,7 @@ import socket
 from typing import Any
 
 import ray
+from kubemu.actors import heap
 from kubemu.actors.access import ApiAccess
 from kubemu.actors.chaos_transport import guard_node_client
 from kubemu.actors.overlay import NodeOverlay, node_actor_name
@@ -81,6 +82,10 @@ class ComponentActor(NodeOverlay):
         self.listeners_task: asyncio.Task | None = None
         self.tunnels = Tunnels(self._tunneled)  # the overlay hop to other node actors
         self._starting = SelfStart(self._start, started=lambda: self.component is not None)
+
+    def heap_top(self, limit: int = 30) -> list[str]:
+        """Where this process's memory was allocated (`heap.top_allocations`; tracing on)."""
+        return heap.top_allocations(limit)
 
     async def start(self) -> dict:
         """Wait until the component runs (it starts by itself: see the module docstring)."""

@@ -16,14 +16,20 @@ only every `YOUNG_THRESHOLD` net allocations, so a request's temporaries usually
 it. `refreeze()` every `REFREEZE_SECONDS` moves what has grown into the cache since. Frozen
 objects are still freed by reference counting when dropped; only a reference cycle alive at
 a freeze and dropped later stays (cached objects form none).
+
+`top_allocations()` is for finding where a process's memory goes: run the cluster with
+CPython's own `PYTHONTRACEMALLOC=1` in the environment of `kubemu up` (every Ray worker inherits
+it; allocations get slower) and call `heap_top` on an actor.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import tracemalloc
 
-__all__ = ["REFREEZE_SECONDS", "YOUNG_THRESHOLD", "keep_settled", "refreeze", "settle"]
+__all__ = ["REFREEZE_SECONDS", "YOUNG_THRESHOLD", "keep_settled", "refreeze", "settle",
+           "top_allocations"]
 
 YOUNG_THRESHOLD = 50_000   # net allocations between two young collections (CPython: 700)
 REFREEZE_SECONDS = 60.0
@@ -48,3 +54,14 @@ async def keep_settled(interval: float = REFREEZE_SECONDS) -> None:
     while True:
         await asyncio.sleep(interval)
         refreeze()
+
+
+def top_allocations(limit: int = 30, *, by: str = "lineno") -> list[str]:
+    """The `limit` source lines (or files, `by="filename"`) holding the most live memory, as
+    "<MiB> MiB <blocks> <where>" lines, with the traced total first; [] unless tracing."""
+    if not tracemalloc.is_tracing():
+        return []
+    stats = tracemalloc.take_snapshot().statistics(by)
+    total = sum(s.size for s in stats)
+    return [f"{total / 2**20:.1f} MiB traced in all"] + [
+        f"{s.size / 2**20:.1f} MiB {s.count} {s.traceback}" for s in stats[:limit]]

@@ -7,9 +7,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import tracemalloc
+
+from kubemu.actors import heap
 
 PRELUDE = """
-import gc, weakref
+import gc
+import tracemalloc, weakref
 from kubemu.actors import heap
 
 class Node:
@@ -70,3 +74,18 @@ def test_a_frozen_object_dropped_later_is_still_freed() -> None:
         del cache["pod"]
         assert freed() is None               # reference counting, no collection needed
     """)
+
+
+def test_top_allocations_names_the_line_holding_the_memory_only_while_tracing() -> None:
+    assert not tracemalloc.is_tracing()
+    assert heap.top_allocations() == []
+    tracemalloc.start()
+    try:
+        held = [bytes(1000) for _ in range(10_000)]  # ~10 MB from this line
+        top = heap.top_allocations(3)
+    finally:
+        tracemalloc.stop()
+    assert top[0].endswith("MiB traced in all")
+    size, _, count, where = top[1].split(" ", 3)
+    assert float(size) >= 9.5 and int(count) >= 10_000 and "test_heap.py" in where
+    assert len(held) == 10_000
