@@ -209,12 +209,18 @@ def _revision(pod: Mapping | None) -> int:
 
 
 def _with_nulls(old: Mapping | None, new: Mapping) -> dict:
-    """`new` plus a null for every key `old` had that `new` lacks (maps, recursively), so a
-    merge patch removes what this writer no longer reports."""
+    """`new` plus a null for every key `old` had that `new` lacks (maps, recursively, and the
+    items of `conditions`, which a strategic merge patch merges by `type`), so the patch
+    removes what this writer no longer reports: a Ready condition turning True loses the
+    reason and message it had while False, as upstream's two-way merge patch does."""
     out = dict(new)
     for key, value in (old or {}).items():
         if key not in new:
             out[key] = None
         elif isinstance(value, Mapping) and isinstance(new[key], Mapping):
             out[key] = _with_nulls(value, new[key])
+        elif key == "conditions" and isinstance(value, list) and isinstance(new[key], list):
+            before = {c.get("type"): c for c in value if isinstance(c, Mapping)}
+            out[key] = [_with_nulls(before.get(c.get("type")), c) if isinstance(c, Mapping)
+                        else c for c in new[key]]
     return out

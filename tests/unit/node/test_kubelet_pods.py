@@ -179,6 +179,25 @@ def test_a_ready_condition_another_writer_sets_false_is_written_back() -> None:
     vtime.run(main)
 
 
+def test_a_pod_turning_ready_loses_the_reason_and_message_it_had_while_not_ready() -> None:
+    """Written first as ContainerCreating (Ready False, ContainersNotReady, "containers with
+    unready status"), then Ready: the conditions read back hold no stale reason or message,
+    as upstream's status manager's two-way merge patch clears them."""
+    async def main() -> None:
+        async with api() as kube:
+            async with kubelet_running(kube, NodeConfig("n1", pod_cidr=CIDR)):
+                await kube.client.create(pod("web"))
+                await eventually(lambda: _ready(kube, "web", "True"), what="Ready")
+                current = await kube.client.get("v1", "Pod", "web", namespace="default")
+                conditions = {c["type"]: c for c in current["status"]["conditions"]}
+                for kind in ("Ready", "ContainersReady"):
+                    assert conditions[kind]["status"] == "True"
+                    assert "reason" not in conditions[kind], conditions[kind]
+                    assert "message" not in conditions[kind], conditions[kind]
+
+    vtime.run(main)
+
+
 def test_a_pod_bound_by_its_spec_runs_with_two_status_writes() -> None:
     """Pending (ContainerCreating), then Running and Ready: no write repeats what the API
     server already holds (a default PodScheduled condition read back used to cause one)."""
