@@ -15,8 +15,7 @@ import asyncio
 import logging
 from typing import Any
 
-import orjson
-
+from kubemu.cluster.api import transformer
 from kubemu.cluster.api.registry import Resource
 from kubemu.cluster.store import prefix_end
 
@@ -78,7 +77,7 @@ class NamespaceCache:
 
     def _remember(self, kv: dict) -> None:
         name = kv["key"][len(self.res.prefix()):]
-        ns = orjson.loads(kv["value"])
+        ns = transformer.loads(kv["value"])
         terminating = (ns.get("metadata") or {}).get("deletionTimestamp") or \
             (ns.get("status") or {}).get("phase") == "Terminating"
         if terminating:

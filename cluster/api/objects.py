@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from kubemu.cluster.api import transformer
 from kubemu.cluster.api.errors import BadRequest
 from kubemu.cluster.api.registry import Resource
 
@@ -43,18 +44,18 @@ _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
 def encode(obj: dict) -> bytes:
-    """Stored bytes of `obj` (its resourceVersion is not stored)."""
+    """Stored bytes of `obj` (its resourceVersion is not stored; see `transformer`)."""
     md = obj.get("metadata")
     if md and "resourceVersion" in md:
         md = dict(md)
         del md["resourceVersion"]
         obj = {**obj, "metadata": md}
-    return orjson.dumps(obj)
+    return transformer.write(orjson.dumps(obj))
 
 
 def decode(kv: dict) -> dict:
     """The object a store key-value holds, with resourceVersion = its mod_revision."""
-    obj = orjson.loads(kv["value"])
+    obj = transformer.loads(kv["value"])
     obj.setdefault("metadata", {})["resourceVersion"] = str(kv["mod_revision"])
     return obj
 

@@ -2,8 +2,8 @@
 
 As kube-apiserver's watchCache, it holds every object of a resource as of `revision` (the
 revision its store watch has seen through), so lists are served from memory. It keeps the
-store's bytes, not decoded objects (memory matters at 100,000 pods): an `Entry` is the
-value, its mod_revision, and the few attributes selectors read without decoding (the labels
+store's bytes (compressed: `transformer`), not decoded objects (memory matters at 100,000
+pods): an `Entry` is the value, its mod_revision, and the few attributes selectors read without decoding (the labels
 and, for pods, `spec.nodeName`, which is also indexed, as upstream's cacher indexes it).
 
 It is built while its feed runs: `begin` starts buffering the feed's changes, `load` takes
@@ -27,8 +27,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
+from kubemu.cluster.api import transformer
 from kubemu.cluster.api.field_selectors import field_value
 from kubemu.cluster.store.keyindex import SortedKeys
 
@@ -51,7 +50,7 @@ class Entry:
 
     def decode(self) -> dict:
         """A fresh object (the caller may change it), resourceVersion = mod_revision."""
-        obj = orjson.loads(self.value)
+        obj = transformer.loads(self.value)
         obj.setdefault("metadata", {})["resourceVersion"] = str(self.rev)
         return obj
 
@@ -231,5 +230,5 @@ class WatchCache:
 
 
 def _decode(kv: dict) -> dict:
-    obj = orjson.loads(kv["value"])
+    obj = transformer.loads(kv["value"])
     return obj if isinstance(obj, dict) else {}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import random
 
 import pytest
 
@@ -174,9 +176,10 @@ async def test_a_watch_resuming_from_before_what_the_ring_holds_still_sees_every
     await api.json("POST", CMS, configmap("big"), expect=201)
     await api.json("GET", CMS, query={"limit": "1"})  # the configmaps feed and cache run
     mark = str(api.store.revision)
-    updates = 2 * watchcache_feed.RING_BYTES // (2 * 300_000) + 10
-    for i in range(updates):
-        await api.json("PUT", f"{CMS}/big", configmap("big", {"k": f"{i:06d}" + "x" * 300_000}))
+    updates = 2 * watchcache_feed.RING_BYTES // (2 * 200_000) + 10
+    for i in range(updates):  # random text: stored compressed, it still takes >= 200 KB
+        noise = base64.b64encode(random.Random(i).randbytes(225_000)).decode()
+        await api.json("PUT", f"{CMS}/big", configmap("big", {"k": f"{i:06d}" + noise}))
     feed = api.server.hub._feeds[("", "configmaps")]
     deadline = asyncio.get_running_loop().time() + 30
     while feed.through < api.store.revision - 1:  # the feed has every update in its ring

@@ -5,8 +5,8 @@ write lands between its read and its write, as upstream's patcher retries it."""
 
 from __future__ import annotations
 
-import orjson
 
+from kubemu.cluster.api import transformer
 from kubemu.cluster.api.objects import encode
 
 from .manifests import configmap
@@ -34,7 +34,7 @@ async def _write_behind_the_cache(api, at: dict, data: dict) -> int:
     """Write the object in the store directly; the cache has not seen it when this returns
     (nothing yields to the feed in between)."""
     kv = (await api.store.request({"op": "range", "key": at["key"]}))["kvs"][0]
-    obj = orjson.loads(kv["value"])
+    obj = transformer.loads(kv["value"])
     obj["data"] = data
     result = await api.store.request({"op": "put", "key": at["key"], "value": encode(obj)})
     assert api.server.hub.cached_kv(at["res"], at["key"])["mod_revision"] < result["revision"]
@@ -80,7 +80,7 @@ async def test_a_patch_racing_another_write_is_retried_not_a_conflict(api):
         kv = await read(res, namespace, name)
         if not raced:  # another client writes between this patch's read and its write
             raced.append(True)
-            obj = orjson.loads(kv["value"])
+            obj = transformer.loads(kv["value"])
             obj["data"] = {"k": "race"}
             await api.store.request({"op": "put", "key": kv["key"], "value": encode(obj)})
         return kv
