@@ -20,6 +20,7 @@ from typing import Any
 from kubemu.cluster.client.factory import InformerFactory
 from kubemu.cluster.timing import Timing
 from kubemu.network.proxy import ProxyRules
+from kubemu.network.proxy_endpoints import proxy_view
 from kubemu.network.proxy_table import ServiceTable
 
 __all__ = ["KubeProxy"]
@@ -47,7 +48,8 @@ class KubeProxy:
         node = self.factory.informer("v1", "Node",
                                      field_selector=f"metadata.name={self.node_name}")
         self._informers = [self.factory.informer("v1", "Service"),
-                           self.factory.informer("discovery.k8s.io/v1", "EndpointSlice"), node]
+                           self.factory.informer("discovery.k8s.io/v1", "EndpointSlice",
+                                                 transform=proxy_view), node]
         self._regs = [(node, node.add_handler(
             rules.update_node, lambda _old, new: rules.update_node(new), None))]
         if self._own_factory:

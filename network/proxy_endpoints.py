@@ -26,6 +26,7 @@ __all__ = [
     "SliceEndpoint",
     "categorize",
     "parse_slice",
+    "proxy_view",
 ]
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
@@ -67,13 +68,28 @@ class Categorized:
 
 
 _last_parsed: tuple[dict | None, ParsedSlice | None] = (None, None)
+_PARSED = "kubemu.io/parsed"  # a proxy_view's parsed slice
+
+
+def proxy_view(slc: dict) -> dict:
+    """What kube-proxy's EndpointSlice informer keeps (its transform): the metadata it is keyed
+    and selected by, and the parsed slice. A node pool's informer holds every slice of the
+    cluster, and whole decoded slices (~1 KB per endpoint) were most of a pool's memory per
+    pod; a `ParsedSlice` is what the rules read anyway."""
+    md = slc.get("metadata") or {}
+    return {"apiVersion": slc.get("apiVersion"), "kind": slc.get("kind"),
+            "metadata": {k: md[k] for k in ("name", "namespace", "uid", "resourceVersion",
+                                              "labels", "deletionTimestamp") if k in md},
+            _PARSED: _parse_slice(slc)}
 
 
 def parse_slice(slc: dict) -> ParsedSlice | None:
-    """The rule-relevant content of an EndpointSlice, or None when kube-proxy ignores it.
-    The kube-proxies of a node pool are handed the same (never mutated) object one after
-    another by their shared informer: the last answer is reused for that very object."""
+    """The rule-relevant content of an EndpointSlice (whole, or its `proxy_view`), or None when
+    kube-proxy ignores it. The kube-proxies of a node pool are handed the same (never mutated)
+    object one after another by their shared informer: the last answer is reused for it."""
     global _last_parsed
+    if _PARSED in slc:
+        return slc[_PARSED]
     if _last_parsed[0] is slc:
         return _last_parsed[1]
     parsed = _parse_slice(slc)

@@ -7,7 +7,7 @@ they all need -- each Service's port infos and its parsed slices -- and tells ev
 compared once, and each node only marks that Service for recompilation. `service_version`
 moves only when a Service changes (NodePort listeners follow it, not endpoint churn).
 `attach(factory)` feeds the table from the factory's shared Service and EndpointSlice
-informers (once, however many nodes ask).
+informers (once, however many nodes ask); the latter keeps only each slice's `proxy_view`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kubemu.network.proxy_endpoints import ParsedSlice, parse_slice
+from kubemu.network.proxy_endpoints import ParsedSlice, parse_slice, proxy_view
 from kubemu.network.proxy_services import ServicePortInfo, parse_service, service_key
 
 __all__ = ["ServiceTable"]
@@ -46,8 +46,9 @@ class ServiceTable:
         factory.informer("v1", "Service").add_handler(
             self.update_service, lambda _old, new: self.update_service(new),
             self.delete_service)
-        factory.informer("discovery.k8s.io/v1", "EndpointSlice").add_handler(
-            self.update_slice, lambda _old, new: self.update_slice(new), self.delete_slice)
+        slices = factory.informer("discovery.k8s.io/v1", "EndpointSlice", transform=proxy_view)
+        slices.add_handler(self.update_slice, lambda _old, new: self.update_slice(new),
+                           self.delete_slice)
 
     # -- inputs ---------------------------------------------------------------------------
 

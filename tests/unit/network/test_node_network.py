@@ -104,6 +104,30 @@ def test_a_pool_routes_a_cluster_ip_to_pods_on_every_node() -> None:
     run_pool(check)
 
 
+def test_a_pool_keeps_each_endpoint_slice_parsed_not_whole() -> None:
+    """Every pool holds every EndpointSlice of the cluster: its informer keeps what the rules
+    read (the parsed slice), not the decoded object, and a slice's change still routes."""
+    async def check(pool: EmulatedNodePool, pods: list[dict], client: Any) -> None:
+        [informer] = [i for i in pool.factory.informers if i.kind == "EndpointSlice"]
+        [cached] = informer.lister.list()
+        assert "endpoints" not in cached and cached["metadata"]["name"] == "web-1"
+        slc = await client.get("discovery.k8s.io/v1", "EndpointSlice", "web-1",
+                               namespace="default")
+        slc["endpoints"] = [e for e in slc["endpoints"] if e["nodeName"] == "n2"]
+        await client.update(slc)
+        source = pool.networks["n1"]
+
+        async def only_n2() -> bool:
+            replies = [await source.connect("10.244.1.99", "10.96.0.50", 8000,
+                                            hop=lambda d, p: local_hop(pool, d, p))
+                       for _ in range(10)]
+            return {r.pod for r in replies} == {"web-2"}
+
+        await eventually(only_n2, what="the Service routed to the one endpoint left")
+
+    run_pool(check)
+
+
 def test_link_faults_cut_links_between_nodes_but_not_within_one() -> None:
     async def check(pool: EmulatedNodePool, pods: list[dict], client: Any) -> None:
         ip = {p["spec"]["nodeName"]: p["status"]["podIP"] for p in pods}
