@@ -22,7 +22,7 @@ from kubemu.cluster.api.errors import BadRequest
 from kubemu.cluster.api.registry import Resource
 
 __all__ = [
-    "decode", "encode", "rfc3339", "parse_rfc3339", "generate_name", "new_uid", "meta",
+    "decode", "encode", "kept_json", "rfc3339", "parse_rfc3339", "generate_name", "new_uid", "meta",
     "SYSTEM_FIELDS", "GENERATION_KINDS", "tracks_generation", "spec_of", "qos_class",
     "check_type", "deep_copy",
 ]
@@ -51,6 +51,13 @@ def encode(obj: dict) -> bytes:
         del md["resourceVersion"]
         obj = {**obj, "metadata": md}
     return transformer.write(orjson.dumps(obj))
+
+
+def kept_json(obj: Any) -> bytes:
+    """orjson.dumps(obj) for bytes kept a while: orjson returns its whole growth buffer (at
+    least 4 KiB, the next power of two for larger objects; a 2.5 KB pod holds 8 KiB), so what
+    is kept is an exact-sized copy."""
+    return bytes(memoryview(orjson.dumps(obj)))
 
 
 def decode(kv: dict) -> dict:

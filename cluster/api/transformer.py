@@ -28,7 +28,7 @@ import zstandard
 
 from kubemu.cluster.api.transformer_samples import dictionary
 
-__all__ = ["PREFIX", "write", "read", "loads"]
+__all__ = ["PREFIX", "write", "read", "loads", "json_size"]
 
 PREFIX = b"\x00kz1"
 _LEVEL = 3
@@ -65,3 +65,12 @@ def read(value: bytes) -> bytes:
 def loads(value: bytes) -> Any:
     """The object a stored value holds."""
     return orjson.loads(read(value))
+
+
+def json_size(value: bytes) -> int:
+    """The length of the JSON a stored value holds, without decompressing it (a transformed
+    value's zstd frame header records it)."""
+    if value[:len(PREFIX)] != PREFIX:
+        return len(value)
+    size = zstandard.frame_content_size(memoryview(value)[len(PREFIX):])
+    return size if size >= 0 else len(value)

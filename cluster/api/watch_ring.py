@@ -11,9 +11,10 @@ what the store sent: its value and its previous value), always keeping the newes
 Evicting an item moves `floor`: every item at a revision >= floor is held, and a watcher
 starting below it reads the store instead, as one older than a count-bound ring always has.
 
-`cool` is called on each item once the newer items after it exceed `hot` bytes: a feed's
-`Change` then drops its decoded and encoded objects (and decodes again if a slow watcher
-still asks), so what a ring holds is mostly the bytes the store sent.
+`cool` is called on each item once the newer items after it exceed `hot` bytes (of JSON: the
+store sends values compressed, and the decoded objects grow with the JSON): a feed's `Change`
+then drops its decoded and encoded objects (and decodes again if a slow watcher still asks),
+so what a ring holds is mostly the bytes the store sent.
 """
 
 from __future__ import annotations
@@ -22,15 +23,20 @@ import collections
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from kubemu.cluster.api import transformer
+
 __all__ = ["EventRing", "event_size"]
 
 
-def event_size(event: dict) -> int:
-    """The bytes a store watch event carries: its value and its previous value."""
-    size = len(event["kv"].get("value") or b"")
+def event_size(event: dict, *, decoded: bool = False) -> int:
+    """The bytes a store watch event carries: its value and its previous value; with
+    `decoded`, the length of their JSON (values are stored compressed: `transformer`), which
+    is what their decoded and encoded objects grow with."""
+    measure = transformer.json_size if decoded else len
+    size = measure(event["kv"].get("value") or b"")
     prev = event.get("prev_kv")
     if prev is not None:
-        size += len(prev.get("value") or b"")
+        size += measure(prev.get("value") or b"")
     return size
 
 
@@ -47,7 +53,8 @@ class EventRing:
         self._hot: collections.deque[tuple[Any, int]] = collections.deque()
         self._hot_bytes = 0
 
-    def append(self, revision: int, item: Any, size: int) -> None:
+    def append(self, revision: int, item: Any, size: int, hot_size: int | None = None) -> None:
+        """Hold `item` (`size` bytes; `hot_size` counts toward `hot`, `size` if None)."""
         items = self._items
         items.append((revision, item, size))
         self.bytes += size
@@ -56,8 +63,9 @@ class EventRing:
             self.bytes -= old_size
             self.floor = old_revision + 1
         if self._cool is not None:
-            self._hot.append((item, size))
-            self._hot_bytes += size
+            hot_size = size if hot_size is None else hot_size
+            self._hot.append((item, hot_size))
+            self._hot_bytes += hot_size
             while len(self._hot) > 1 and self._hot_bytes > self.hot:
                 old, old_size = self._hot.popleft()
                 self._hot_bytes -= old_size

@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from kubemu.cluster.api.objects import decode
+from kubemu.cluster.api.objects import decode, kept_json
 from kubemu.cluster.api.registry import Resource
 from kubemu.cluster.api.watch_ring import EventRing, event_size
 from kubemu.cluster.api.watchcache import Entry, WatchCache
@@ -115,11 +115,11 @@ class Change:
         watcher that sends it."""
         if obj is self._obj:
             if self._obj_json is None:
-                self._obj_json = orjson.dumps(obj)
+                self._obj_json = kept_json(obj)
             return self._obj_json
         if obj is self._deleted:
             if self._deleted_json is None:
-                self._deleted_json = orjson.dumps(obj)
+                self._deleted_json = kept_json(obj)
             return self._deleted_json
         return orjson.dumps(obj)
 
@@ -229,7 +229,8 @@ class Feed:
                     entry = self.cache.objects.get(prev_kv["key"])
                     if entry is not None and entry.rev == prev_kv["mod_revision"]:
                         change.prev_entry = entry
-                self.ring.append(revision, change, event_size(event))
+                self.ring.append(revision, change, event_size(event),
+                                 event_size(event, decoded=True))
                 self.through = max(self.through, revision - 1)
                 if self.cache is not None:
                     self.cache.apply(change)

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
+import orjson
+
+from kubemu.cluster.api import transformer
+from kubemu.cluster.api.objects import kept_json
 from kubemu.cluster.api.watch_ring import EventRing, event_size
 
 
@@ -29,3 +35,32 @@ def test_items_past_the_hot_bytes_are_cooled_once_newest_first_kept() -> None:
 def test_an_events_size_is_its_value_and_its_previous_value() -> None:
     assert event_size({"kv": {"value": b"x" * 7}, "prev_kv": {"value": b"y" * 5}}) == 12
     assert event_size({"kv": {"key": "k"}, "prev_kv": None}) == 0
+
+
+def test_objects_stored_compressed_count_toward_hot_by_the_size_of_their_json() -> None:
+    """A pod is stored ~10x smaller than its JSON, but its decoded object grows with the
+    JSON: the hot bytes, past which decoded objects are dropped, count the JSON."""
+    pod = orjson.dumps({"kind": "Pod", "metadata": {"name": "web", "labels": {"app": "web"}},
+                        "spec": {"containers": [{"name": "c", "image": "nginx"}] * 20}})
+    stored = transformer.write(pod)
+    assert len(stored) * 4 < len(pod)
+    event = {"kv": {"value": stored}, "prev_kv": {"value": stored}}
+    assert event_size(event) == 2 * len(stored)
+    assert event_size(event, decoded=True) == 2 * len(pod)
+    cooled: list[int] = []
+    ring = EventRing(count=100, size=10 * 2**20, hot=3 * len(pod), cool=cooled.append)
+    for revision in range(1, 6):
+        ring.append(revision, revision, len(stored), len(pod))
+    assert cooled == [1, 2] and len(ring) == 5
+
+
+def test_json_kept_for_watchers_is_held_in_exact_sized_bytes() -> None:
+    obj = {"metadata": {"name": "web"}, "data": {"k": "v" * 2000}}
+    tracemalloc.start()
+    try:
+        kept = [kept_json(obj) for _ in range(200)]
+        held = tracemalloc.take_snapshot().statistics("filename")
+    finally:
+        tracemalloc.stop()
+    assert sum(s.size for s in held) < 200 * (len(kept[0]) + 200)  # not orjson's 4 KiB+
+    assert orjson.loads(kept[0]) == obj
