@@ -17,7 +17,11 @@ one plain pod (scheduled before the clock starts), then the measured pods (label
 topology.kubernetes.io/zone, selecting color=blue. `inter-pod-affinity`: the same plain pods
 first, then measured pods in 50 groups, each with a required anti-affinity to its own group on
 kubernetes.io/hostname (at most one per node) and a preferred affinity (weight 100) to its own
-group on the zone. Upstream's CI floor for TopologySpreading is 85 pods/s at 5,000 nodes; ours
+group on the zone. `deployments` is the scale benchmark's shape: pods of `DEPLOYMENTS` ReplicaSets
+in `NAMESPACES` namespaces (labels app and pod-template-hash, no constraints of their own), spread
+by the cluster defaults over hostname and zone with the ReplicaSet's selector as upstream's
+DefaultSelector gives it; `EXISTING_PER_NODE` such pods per node are placed before the clock
+starts, then the measured pods come from ReplicaSets drawn at random. Upstream's CI floor for TopologySpreading is 85 pods/s at 5,000 nodes; ours
 runs at 1,000 nodes (`--nodes`), so the comparison is indicative only.
 
 `--e2e` (bench/scheduler_e2e.py) runs the whole control plane: pods created through the API
@@ -42,6 +46,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from kubemu.cluster.api.selectors import LabelSelector, selector_from_dict
 from kubemu.cluster.scheduler.cache import SchedulerCache
 from kubemu.cluster.scheduler.events import ADD, POD, ClusterEvent
 from kubemu.cluster.scheduler.framework import Framework, default_profile
@@ -55,8 +60,11 @@ from bench.scheduler_e2e import CPU_GROUPS, IN_PROCESS, RAY, E2ePhase, run_syste
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 TARGET_PODS_PER_SECOND = 300.0
 UPSTREAM_TOPOLOGY_SPREAD_FLOOR = 85.0   # scheduler_perf CI floor, TopologySpreading 5,000 nodes
-VARIANTS = ("basic", "topology-spread", "inter-pod-affinity")
+VARIANTS = ("basic", "topology-spread", "inter-pod-affinity", "deployments")
 AFFINITY_GROUPS = 50
+DEPLOYMENTS = 1000
+NAMESPACES = 100
+EXISTING_PER_NODE = 40
 TARGET_E2E_PODS_PER_SECOND = 100.0
 TARGET_E2E_P99 = 1.0
 ZONES = ("zone-a", "zone-b", "zone-c")
@@ -115,13 +123,30 @@ def make_pod(i: int, rng: random.Random, variant: str = "basic") -> dict:
                 {"weight": 100, "podAffinityTerm": {
                     "labelSelector": {"matchLabels": group},
                     "topologyKey": "topology.kubernetes.io/zone"}}]}}
+    namespace = "bench"
+    if variant == "deployments":
+        cpu, memory = "10m", "16Mi"
+        d = rng.randrange(DEPLOYMENTS)
+        namespace, labels = _deployment(d)
     return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": f"pod-{variant}-{i:05d}", "namespace": "bench",
+            "metadata": {"name": f"pod-{variant}-{i:05d}", "namespace": namespace,
                          "uid": f"pod-uid-{variant}-{i}", "labels": labels},
             "spec": {"schedulerName": "default-scheduler", "priority": 0, **spec, "containers": [
                 {"name": "app", "image": "registry.k8s.io/pause:3.9",
                  "resources": {"requests": {"cpu": cpu, "memory": memory}}}]},
             "status": {"phase": "Pending"}}
+
+
+def _deployment(d: int) -> tuple[str, dict[str, str]]:
+    """The namespace and pod labels of the `deployments` variant's ReplicaSet d."""
+    return f"ns-{d % NAMESPACES}", {"app": f"app-{d}", "pod-template-hash": f"h{d:05x}"}
+
+
+def _replica_set_selector(pod: dict) -> LabelSelector:
+    """What upstream's DefaultSelector gives a `deployments` pod: its ReplicaSet's selector."""
+    labels = pod["metadata"]["labels"]
+    return selector_from_dict({"matchLabels": {k: labels[k] for k in ("app",
+                                                                      "pod-template-hash")}})
 
 
 def run_algorithm(name: str, *, nodes: int, pods: int, seed: int,
@@ -134,7 +159,12 @@ def run_algorithm(name: str, *, nodes: int, pods: int, seed: int,
     cache = SchedulerCache()
     for i in range(nodes):
         cache.add_node(make_node(i))
-    if variant != "basic":
+    if variant == "deployments":
+        framework.plugins["PodTopologySpread"].selectors_for = _replica_set_selector
+        for i in range(nodes * EXISTING_PER_NODE):
+            placed = make_pod(pods + nodes + i, rng, variant)
+            cache.add_pod(cache.assume(placed, f"node-{i % nodes:05d}"))
+    elif variant != "basic":
         for i in range(nodes):
             initial = make_pod(pods + i, rng)
             chosen = framework.schedule(initial, cache.snapshot()).node_name

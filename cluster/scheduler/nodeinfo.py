@@ -6,7 +6,10 @@ upstream's scoring defaults of 100m cpu / 200Mi memory for a container that name
 node's allocatable resources, labels and taints are parsed once when the node is set, so the
 per-node work in a scheduling cycle never parses a quantity or walks the node's JSON. Every
 change takes a fresh `generation` from one process-wide counter (as upstream), which lets the
-scheduler cache refresh a snapshot incrementally.
+scheduler cache refresh a snapshot incrementally. `pods_by_label` indexes the pods not being
+deleted by (namespace, label key, value), so counting a node's pods that match an equality
+selector (a ReplicaSet's, a Service's) reads a bucket instead of walking every pod on the node;
+buckets are tuples, replaced on change, so a clone copies the index shallowly.
 
 `pod_requests` is upstream's `resource.PodRequests`: the sum of app containers plus restartable
 init containers (sidecars), or the largest single init container together with the sidecars
@@ -132,7 +135,8 @@ class NodeInfo:
 
     __slots__ = ("node", "pods", "requested", "non_zero_requested", "allocatable", "generation",
                  "labels", "taints", "unschedulable", "pods_with_affinity",
-                 "pods_with_required_anti_affinity", "_name", "_sums", "_recent")
+                 "pods_with_required_anti_affinity", "pods_by_label", "_name", "_sums",
+                 "_recent")
 
     def __init__(self, node: dict | None = None, *, pods: list[dict] | tuple = ()) -> None:
         self.node: dict | None = None
@@ -145,6 +149,7 @@ class NodeInfo:
         self.unschedulable = False
         self.pods_with_affinity: list[dict] = []
         self.pods_with_required_anti_affinity: list[dict] = []
+        self.pods_by_label: dict[tuple[str, str, str], tuple[dict, ...]] = {}
         # pod key -> (spec, requests, non-zero requests), and the entry of the pod removed
         # last: an update (remove, then add of the new object) with an unchanged spec reuses
         # the sums instead of parsing every quantity again
@@ -194,6 +199,12 @@ class NodeInfo:
         if ((affinity.get("podAntiAffinity") or {})
                 .get("requiredDuringSchedulingIgnoredDuringExecution")):
             self.pods_with_required_anti_affinity.append(pod)
+        meta = pod.get("metadata") or _NO_META
+        if not meta.get("deletionTimestamp"):
+            index, ns = self.pods_by_label, meta.get("namespace") or ""
+            for label in (meta.get("labels") or _NO_META).items():
+                bucket = (ns, *label)
+                index[bucket] = index.get(bucket, ()) + (pod,)
         self.generation = _next_generation()
 
     def remove_pod(self, pod: dict) -> bool:
@@ -215,6 +226,16 @@ class NodeInfo:
         self.pods_with_affinity = [p for p in self.pods_with_affinity if pod_key(p) != key]
         self.pods_with_required_anti_affinity = [
             p for p in self.pods_with_required_anti_affinity if pod_key(p) != key]
+        meta = known.get("metadata") or _NO_META
+        if not meta.get("deletionTimestamp"):
+            index, ns = self.pods_by_label, meta.get("namespace") or ""
+            for label in (meta.get("labels") or _NO_META).items():
+                bucket = (ns, *label)
+                rest = tuple(p for p in index.get(bucket, ()) if p is not known)
+                if rest:
+                    index[bucket] = rest
+                else:
+                    index.pop(bucket, None)
         self.generation = _next_generation()
         return True
 
@@ -232,6 +253,7 @@ class NodeInfo:
         other.unschedulable = self.unschedulable
         other.pods_with_affinity = list(self.pods_with_affinity)
         other.pods_with_required_anti_affinity = list(self.pods_with_required_anti_affinity)
+        other.pods_by_label = dict(self.pods_by_label)
         other._sums = dict(self._sums)
         other._recent = self._recent
         other._name = self._name
@@ -263,6 +285,7 @@ class Snapshot:
 _FIELDS = {"cpu": "milli_cpu", "memory": "memory", "ephemeral-storage": "ephemeral_storage",
            "pods": "pods"}
 _GENERATION = itertools.count(1)
+_NO_META: dict = {}
 _POD_LEVEL = ("cpu", "memory")   # upstream IsSupportedPodLevelResource
 
 

@@ -10,6 +10,10 @@ object) takes a fresh process-wide generation and clones keep theirs, so an equa
 means an identical node and the answer can be reused; a cycle then costs one dict lookup per
 node instead of a walk over all pods of the cluster.
 
+Equality selectors (every requirement `key=value`, as a ReplicaSet's or a Service's) need no
+memo: `indexed_counter` counts through the NodeInfo's `pods_by_label` index, reading the
+smallest of the selector's buckets, whatever the node's other pods.
+
 `label_matcher` turns a LabelSelector (None standing for upstream's labels.Nothing()) into a
 plain predicate over a labels dict, with a fast path for equality-only selectors.
 """
@@ -28,6 +32,8 @@ __all__ = [
     "LabelMatcher",
     "NodeMemo",
     "default_namespace_labels",
+    "equality_pairs",
+    "indexed_counter",
     "label_matcher",
     "pod_labels",
     "pod_namespace",
@@ -84,14 +90,49 @@ def label_matcher(selector: LabelSelector | None) -> LabelMatcher:
         return _nothing
     if selector.empty:
         return _everything
-    requirements = selector.requirements
-    if all(r.operator in ("=", "in") and len(r.values) == 1 for r in requirements):
-        pairs = tuple((r.key, r.values[0]) for r in requirements)
+    pairs = equality_pairs(selector)
+    if pairs is not None:
         if len(pairs) == 1:
             key, value = pairs[0]
             return lambda labels: labels.get(key) == value
         return lambda labels: all(labels.get(k) == v for k, v in pairs)
     return selector.matches
+
+
+def equality_pairs(selector: LabelSelector | None) -> tuple[tuple[str, str], ...] | None:
+    """The (key, value) pairs of a non-empty selector made only of equalities, else None."""
+    if selector is None or selector.empty:
+        return None
+    requirements = selector.requirements
+    if all(r.operator in ("=", "in") and len(r.values) == 1 for r in requirements):
+        return tuple((r.key, r.values[0]) for r in requirements)
+    return None
+
+
+def indexed_counter(namespace: str, pairs: tuple[tuple[str, str], ...]
+                    ) -> Callable[[NodeInfo], int]:
+    """Counts a node's pods in `namespace`, not being deleted, carrying every label pair."""
+    buckets = tuple((namespace, k, v) for k, v in pairs)
+    if len(buckets) == 1:
+        only = buckets[0]
+        return lambda info: len(info.pods_by_label.get(only, ()))
+
+    def count(info: NodeInfo) -> int:
+        index = info.pods_by_label
+        smallest: tuple[dict, ...] | None = None
+        for bucket in buckets:
+            pods = index.get(bucket)
+            if not pods:
+                return 0
+            if smallest is None or len(pods) < len(smallest):
+                smallest = pods
+        n = 0
+        for pod in smallest or ():
+            labels = pod["metadata"]["labels"]
+            if all(labels.get(k) == v for k, v in pairs):
+                n += 1
+        return n
+    return count
 
 
 def pod_namespace(pod: dict) -> str:

@@ -17,8 +17,10 @@ PreScore sizes the domains over the filtered nodes (nodes lacking a key are igno
 except under system defaults) and counts matching pods per domain over all nodes (hostname
 domains are counted per node in Score). A node scores sum(count * log(domains + 2) + maxSkew -
 1) over its constraints, rounded; NormalizeScore reverses it: 100 * (max + min - score) / max,
-so the emptiest domain scores highest. Per-node pod counts are memoized by NodeInfo generation
-(`NodeMemo`), so a cycle costs a lookup per node rather than a walk over every pod.
+so the emptiest domain scores highest. Per-node pod counts of an equality selector (the cluster
+defaults' ReplicaSet or Service selector) read the NodeInfo's label index; other selectors'
+counts are memoized by NodeInfo generation (`NodeMemo`); either way a cycle costs a lookup per
+node rather than a walk over every pod.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ from kubemu.cluster.scheduler.nodeinfo import NodeInfo, Snapshot
 from kubemu.cluster.scheduler.plugins.nodeaffinity import required_matcher
 from kubemu.cluster.scheduler.plugins.podcounts import (
     NodeMemo,
+    equality_pairs,
+    indexed_counter,
     pod_labels,
     pod_namespace,
 )
@@ -252,6 +256,9 @@ class PodTopologySpread:
         """Counts a node's pods in `namespace`, not being deleted, matching the selector."""
         if c.selector is None:
             return _zero
+        pairs = equality_pairs(c.selector)
+        if pairs is not None:
+            return indexed_counter(namespace, pairs)
         matches = c.matches
 
         def compute(info: NodeInfo) -> int:

@@ -288,3 +288,18 @@ def test_registers_pod_and_node_events_and_default_weight() -> None:
     profile = default_profile()
     assert profile.score_weights["PodTopologySpread"] == 2
     assert any(p.name == "PodTopologySpread" for p in profile.plugins)
+
+
+def test_default_spreading_during_a_rollout_counts_only_the_new_replicaset_pods() -> None:
+    """Old pods share `app` with the new ReplicaSet's selector but not pod-template-hash: n1,
+    full of old pods, has none of the new ones and is the emptiest domain for a new pod."""
+    plugin = PodTopologySpread(selectors_for=DefaultSelector(replica_sets=lister(REPLICA_SET)))
+    old = [web(f"old{i}", "n1", **{"pod-template-hash": "old"}) for i in range(3)]
+    snap = snapshot(zoned("n1", "a"), zoned("n2", "a"),
+                    pods={"n1": old, "n2": [owned_pod("new1", "n2")]})
+    p = owned_pod("p")
+    state = CycleState()
+    assert plugin.pre_score(state, p, snap.node_infos).ok
+    scores = {ni.name: plugin.score(state, p, ni) for ni in snap.node_infos}
+    plugin.normalize_scores(state, p, scores)
+    assert scores["n1"] == 100 and scores["n2"] < 100
