@@ -150,11 +150,12 @@ class NodeInfo:
         self.pods_with_affinity: list[dict] = []
         self.pods_with_required_anti_affinity: list[dict] = []
         self.pods_by_label: dict[tuple[str, str, str], tuple[dict, ...]] = {}
-        # pod key -> (spec, requests, non-zero requests), and the entry of the pod removed
-        # last: an update (remove, then add of the new object) with an unchanged spec reuses
-        # the sums instead of parsing every quantity again
-        self._sums: dict[str, tuple[dict, Resources, Resources]] = {}
-        self._recent: tuple[str, tuple[dict, Resources, Resources] | None] = ("", None)
+        # pod key -> (spec, requests, non-zero requests, the pod object held), and the entry
+        # of the pod removed last: an update (remove, then add of the new object) with an
+        # unchanged spec reuses the sums instead of parsing every quantity again, and a
+        # removal finds the held object by identity instead of keying every pod on the node
+        self._sums: dict[str, tuple[dict, Resources, Resources, dict]] = {}
+        self._recent: tuple[str, tuple[dict, Resources, Resources, dict] | None] = ("", None)
         self._name = ""
         self.generation = _next_generation()
         if node is not None:
@@ -189,7 +190,7 @@ class NodeInfo:
             requested, non_zero = known[1], known[2]
         else:
             requested, non_zero = _pod_sums(pod)
-        self._sums[key] = (spec, requested, non_zero)
+        self._sums[key] = (spec, requested, non_zero, pod)
         self.requested.add(requested)
         self.non_zero_requested.milli_cpu += non_zero.milli_cpu
         self.non_zero_requested.memory += non_zero.memory
@@ -211,12 +212,11 @@ class NodeInfo:
         """Forget the pod with `pod`'s key; False when it was not on this node. The sums
         subtract what the stored copy asked for, so a changed pod object cannot skew them."""
         key = pod_key(pod)
-        for i, known in enumerate(self.pods):
-            if pod_key(known) == key:
-                break
-        else:
+        held = self._sums.get(key)
+        i = _position(self.pods, key, None if held is None else held[3])
+        if i < 0:
             return False
-        del self.pods[i]
+        known = self.pods.pop(i)
         held = self._sums.pop(key, None)
         self._recent = (key, held)
         requested, non_zero = (held[1], held[2]) if held is not None else _pod_sums(known)
@@ -287,6 +287,19 @@ _FIELDS = {"cpu": "milli_cpu", "memory": "memory", "ephemeral-storage": "ephemer
 _GENERATION = itertools.count(1)
 _NO_META: dict = {}
 _POD_LEVEL = ("cpu", "memory")   # upstream IsSupportedPodLevelResource
+
+
+def _position(pods: list[dict], key: str, held: dict | None) -> int:
+    """Where the pod with `key` is in `pods` (-1: nowhere): the held object by identity,
+    searched from the end (recent pods change most), else the first pod with the key."""
+    if held is not None:
+        for i in range(len(pods) - 1, -1, -1):
+            if pods[i] is held:
+                return i
+    for i, known in enumerate(pods):
+        if pod_key(known) == key:
+            return i
+    return -1
 
 
 def _next_generation() -> int:
