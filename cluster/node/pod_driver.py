@@ -83,8 +83,9 @@ class PodDriver:
 
     @property
     def phase(self) -> str:
-        status = self.worker.status() if self.worker is not None else self.pod.get("status")
-        return (status or {}).get("phase", "")
+        if self.worker is not None:
+            return self.worker.phase
+        return (self.pod.get("status") or {}).get("phase", "")
 
     @property
     def active(self) -> bool:

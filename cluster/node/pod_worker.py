@@ -7,7 +7,8 @@ container exits, probe runs, back-off ends, the kubelet's reaction to an exit (P
 exact however late the driver steps. External inputs (`update`, `evict`) first advance to
 their `now`. `next_wakeup()` says when the next internal event is due; `status()` is the
 whole pod status, derived from container states by upstream's getPhase and condition
-generators (pod_status.py). Actions (Events, DeletePod) queue up and leave through `step`.
+generators (pod_status.py); `phase` is its phase, kept current by every sync, for callers that
+ask often (admission and eviction walk every pod of the node). Actions (Events, DeletePod) queue up and leave through `step`.
 
 Lifecycle: sandbox (`create_delay`: containers `ContainerCreating`/`PodInitializing`), init
 containers one at a time (sidecars -- restartPolicy Always -- keep running once started), app
@@ -63,6 +64,7 @@ class PodWorker(PodSync):
             for c in status.get("conditions") or [] if c.get("type")}
         self._sticky: tuple[str, str, str] | None = None
         self._delete_sent = False
+        self.phase = ""  # status()["phase"], kept by every sync (the state changes only there)
         if self._frozen is None and adoptable(status):
             adopt(self, status, now=now, wall_of=wall_of)  # a restarted kubelet's pod
         self.apply_pod(pod, now)
@@ -160,6 +162,7 @@ class PodWorker(PodSync):
     def _track(self, t: float) -> None:
         """Record condition transition times and a terminal phase as of `t`."""
         status = self._build_status()
+        self.phase = status.get("phase") or ""
         stamp = rfc3339(self._wall_of(t))
         for cond in status.get("conditions") or []:
             prev = self._cond_times.get(cond["type"])

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from kubemu.cluster.node.actions import DeletePod, Event
 
-from tests.unit.node.podkit import (HOST_IP, POD_IP, condition, container, make_pod, reasons,
-                                    run_until, script, server, state, times_of, worker)
+from tests.unit.node.podkit import (HOST_IP, POD_IP, condition, container, deleted, make_pod,
+                                    reasons, run_until, script, server, state, times_of,
+                                    worker)
 
 
 def test_server_is_container_creating_until_the_create_delay_then_running_and_ready():
@@ -308,3 +309,39 @@ def test_reason_order_of_a_crash_loop():
     assert reasons(run_until(w, 3.0)) == ["Pulled", "Created", "Started", "Pulled", "Created",
                                           "Started", "BackOff"]
     assert not any(isinstance(a, DeletePod) for _, a in run_until(w, 100.0))
+
+
+@pytest.mark.parametrize("lifecycle", ["run-then-delete", "complete", "fail", "evict", "reject"])
+def test_the_kept_phase_is_the_status_phase_at_every_step(lifecycle: str) -> None:
+    """Admission and eviction read `phase` for every pod of a node: it must never lag the
+    status the kubelet writes."""
+    policy = "Never" if lifecycle in ("complete", "fail") else "Always"
+    text = {"complete": "echo done", "fail": "exit 1"}.get(lifecycle, "sleep 1000")
+    pod = make_pod(script("c", text), policy=policy)
+    w = worker(pod)
+    seen = []
+
+    def check() -> None:
+        assert w.phase == w.status()["phase"]
+        seen.append(w.phase)
+
+    check()
+    if lifecycle == "reject":
+        w.reject("OutOfcpu", "Node didn't have enough resource: cpu")
+        check()
+    for t in (0.05, 0.1, 0.5, 2.0, 5.0):
+        w.step(t)
+        check()
+    if lifecycle == "run-then-delete":
+        w.update(deleted(pod, grace=1), 6.0)
+        check()
+        for t in (6.5, 8.0, 40.0):
+            w.step(t)
+            check()
+    if lifecycle == "evict":
+        w.evict(6.0, "The node was low on resource: memory.")
+        check()
+    assert seen[-1] == {"run-then-delete": "Failed", "complete": "Succeeded", "fail": "Failed",
+                        "evict": "Failed", "reject": "Failed"}[lifecycle]
+    ran = lifecycle in ("run-then-delete", "evict")
+    assert "Pending" in seen and (not ran or "Running" in seen)
