@@ -13,7 +13,10 @@ live on a NodeInfo without a node, which snapshots leave out; so does a removed 
 pods are still being deleted. `snapshot()` is what one scheduling cycle sees: a `Snapshot` of
 read-only clones. Only nodes changed since the previous snapshot are cloned again (a dirty set
 stands in for upstream's walk by generation); an unchanged cache answers the same Snapshot.
-Node order interleaves zones round-robin (upstream's nodeTree), so the framework's rotating
+The cache also keeps, over all its NodeInfos, which nodes hold pods carrying each (namespace,
+label key, value) and how many (`Snapshot.label_nodes`, valid until the cache next changes):
+PodTopologySpread then counts a ReplicaSet's pods on the few nodes holding them instead of
+asking every node of the cluster. Node order interleaves zones round-robin (upstream's nodeTree), so the framework's rotating
 start index spreads its search across zones.
 """
 
@@ -22,7 +25,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from kubemu.cluster.scheduler.nodeinfo import NodeInfo, Snapshot, pod_key
+from kubemu.cluster.scheduler.nodeinfo import LabelNodes, NodeInfo, Snapshot, pod_key
 
 __all__ = ["ASSUMED_POD_TTL", "REGION_LABEL", "ZONE_LABEL", "SchedulerCache", "assigned_node",
            "terminated"]
@@ -63,6 +66,9 @@ class SchedulerCache:
         self._order: list[str] | None = None       # node names, zones interleaved
         self._position: dict[str, int] = {}        # node name -> index in _order
         self._snapshot: Snapshot | None = None
+        # (namespace, label key, value) -> node name -> pods not being deleted carrying it
+        self._label_nodes: dict[tuple[str, str, str], dict[str, int]] = {}
+        self._changes = 0                          # bumped by every change to a NodeInfo
 
     # -- nodes -------------------------------------------------------------------------------
 
@@ -201,7 +207,7 @@ class SchedulerCache:
                     infos[i] = by_name[name] = self._infos[name].clone()
         self._dirty.clear()
         self._by_name = by_name
-        self._snapshot = _snapshot_of(infos, by_name)
+        self._snapshot = _snapshot_of(infos, by_name, self._label_nodes_as_of_now())
         return self._snapshot
 
     def node_info(self, name: str) -> NodeInfo | None:
@@ -231,6 +237,7 @@ class SchedulerCache:
         if info is None:
             info = self._infos[state.node] = NodeInfo()
         info.add_pod(state.pod)
+        self._index(state.pod, state.node, 1)
         self._touch(state.node)
 
     def _uncount(self, state: _PodState) -> None:
@@ -238,21 +245,57 @@ class SchedulerCache:
         info = self._infos.get(state.node)
         if info is None:
             return
-        info.remove_pod(state.pod)
+        held = info.remove_pod(state.pod)
+        if held is not None:
+            self._index(held, state.node, -1)
         if info.node is None and not info.pods:
             del self._infos[state.node]
         self._touch(state.node)
 
     def _touch(self, name: str) -> None:
         self._dirty.add(name)
+        self._changes += 1
+
+    def _index(self, pod: dict, node: str, delta: int) -> None:
+        """Count `pod`'s labels on `node` in the label index (as NodeInfo.pods_by_label)."""
+        meta = pod.get("metadata") or {}
+        if meta.get("deletionTimestamp"):
+            return
+        ns, index = meta.get("namespace") or "", self._label_nodes
+        for key, value in (meta.get("labels") or {}).items():
+            bucket = (ns, key, value)
+            nodes = index.get(bucket)
+            if nodes is None:
+                nodes = index[bucket] = {}
+            left = nodes.get(node, 0) + delta
+            if left > 0:
+                nodes[node] = left
+            else:
+                nodes.pop(node, None)
+                if not nodes:
+                    del index[bucket]
+
+    def _label_nodes_as_of_now(self) -> LabelNodes:
+        taken, index = self._changes, self._label_nodes
+
+        def label_nodes(bucket: tuple[str, str, str]) -> dict[str, int] | None:
+            if self._changes != taken:
+                return None
+            return index.get(bucket, _NO_NODES)
+        return label_nodes
 
 
-def _snapshot_of(infos: list[NodeInfo], by_name: dict[str, NodeInfo]) -> Snapshot:
+_NO_NODES: dict[str, int] = {}
+
+
+def _snapshot_of(infos: list[NodeInfo], by_name: dict[str, NodeInfo],
+                 label_nodes: LabelNodes) -> Snapshot:
     """A Snapshot from lists the cache already holds (Snapshot's own constructor would
     rebuild the name index by walking every NodeInfo: a third of a 1,000-node cycle)."""
     snap = Snapshot.__new__(Snapshot)
     snap.node_infos = infos
     snap._by_name = by_name
+    snap.label_nodes = label_nodes
     return snap
 
 

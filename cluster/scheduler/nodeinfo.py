@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from kubemu.cluster.api.quantity import QuantityError, parse_quantity
 
 __all__ = [
-    "Resources", "NodeInfo", "Snapshot", "pod_requests", "pod_requests_nonzero",
+    "LabelNodes", "Resources", "NodeInfo", "Snapshot", "pod_requests", "pod_requests_nonzero",
     "resources_from_list", "is_scalar_resource", "pod_key",
     "DEFAULT_MILLI_CPU_REQUEST", "DEFAULT_MEMORY_REQUEST",
 ]
@@ -208,14 +209,15 @@ class NodeInfo:
                 index[bucket] = index.get(bucket, ()) + (pod,)
         self.generation = _next_generation()
 
-    def remove_pod(self, pod: dict) -> bool:
-        """Forget the pod with `pod`'s key; False when it was not on this node. The sums
-        subtract what the stored copy asked for, so a changed pod object cannot skew them."""
+    def remove_pod(self, pod: dict) -> dict | None:
+        """Forget the pod with `pod`'s key: the object that was held, None when it was not on
+        this node. The sums subtract what the stored copy asked for, so a changed pod object
+        cannot skew them."""
         key = pod_key(pod)
         held = self._sums.get(key)
         i = _position(self.pods, key, None if held is None else held[3])
         if i < 0:
-            return False
+            return None
         known = self.pods.pop(i)
         held = self._sums.pop(key, None)
         self._recent = (key, held)
@@ -237,7 +239,7 @@ class NodeInfo:
                 else:
                     index.pop(bucket, None)
         self.generation = _next_generation()
-        return True
+        return known
 
     def clone(self) -> NodeInfo:
         """A copy whose pod list and sums change independently (objects are shared: pods and
@@ -264,14 +266,24 @@ class NodeInfo:
         return f"NodeInfo({self._name!r}, pods={len(self.pods)}, gen={self.generation})"
 
 
+LabelNodes = Callable[[tuple[str, str, str]], "dict[str, int] | None"]
+
+
 class Snapshot:
-    """The nodes one scheduling cycle sees, in a stable order, with lookup by name."""
+    """The nodes one scheduling cycle sees, in a stable order, with lookup by name.
 
-    __slots__ = ("node_infos", "_by_name")
+    `label_nodes`, when the cache gives one, answers for a (namespace, label key, value) the
+    nodes holding pods (not being deleted) that carry it, with how many: a live index the
+    cache keeps, so it answers None once the cache changed after the snapshot was taken
+    (callers then walk the nodes)."""
 
-    def __init__(self, node_infos: list[NodeInfo]) -> None:
+    __slots__ = ("node_infos", "_by_name", "label_nodes")
+
+    def __init__(self, node_infos: list[NodeInfo], *,
+                 label_nodes: LabelNodes | None = None) -> None:
         self.node_infos = list(node_infos)
         self._by_name = {ni.name: ni for ni in self.node_infos}
+        self.label_nodes = label_nodes
 
     def get(self, name: str) -> NodeInfo | None:
         return self._by_name.get(name)

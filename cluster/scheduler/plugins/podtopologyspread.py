@@ -18,8 +18,9 @@ except under system defaults) and counts matching pods per domain over all nodes
 domains are counted per node in Score). A node scores sum(count * log(domains + 2) + maxSkew -
 1) over its constraints, rounded; NormalizeScore reverses it: 100 * (max + min - score) / max,
 so the emptiest domain scores highest. Per-node pod counts of an equality selector (the cluster
-defaults' ReplicaSet or Service selector) read the NodeInfo's label index; other selectors'
-counts are memoized by NodeInfo generation (`NodeMemo`); either way a cycle costs a lookup per
+defaults' ReplicaSet or Service selector) read the NodeInfo's label index, and PreScore asks
+only the nodes the cache's label index says hold such pods (`Snapshot.label_nodes`), not every
+node; other selectors' counts are memoized by NodeInfo generation (`NodeMemo`), a lookup per
 node rather than a walk over every pod.
 """
 
@@ -184,8 +185,18 @@ class PodTopologySpread:
                              else len(counts[i])) + 2) for i, key in enumerate(keys)]
         inclusion = _Inclusion(pod, constraints)
         ns = pod_namespace(pod)
-        zonal = [i for i, key in enumerate(keys) if key != HOSTNAME_LABEL]
         counters = [self._counter(c, ns) for c in constraints]
+        zonal = []
+        for i, key in enumerate(keys):
+            holding = _holding_nodes(snapshot, constraints[i], ns, counters[i])
+            if holding is None:
+                if key != HOSTNAME_LABEL:
+                    zonal.append(i)
+            elif key == HOSTNAME_LABEL:
+                counters[i] = lambda ni, _h=holding: _h.get(ni.name, 0)
+            else:
+                self._count_domains(holding, snapshot, constraints[i], keys, counts[i],
+                                    require_all, inclusion)
         if zonal:
             for ni in all_nodes:
                 labels = ni.labels
@@ -233,6 +244,25 @@ class PodTopologySpread:
                 scores[name] = MAX_NODE_SCORE
             else:
                 scores[name] = MAX_NODE_SCORE * (high + low - score) // high
+
+    @staticmethod
+    def _count_domains(holding: dict[str, int], snapshot: Snapshot, c: SpreadConstraint,
+                       keys: list[str], domain: dict[str, int], require_all: bool,
+                       inclusion: _Inclusion) -> None:
+        """PreScore's count over all nodes, from the nodes holding matching pods alone."""
+        for name, n in holding.items():
+            ni = snapshot.get(name)
+            if ni is None:
+                continue
+            labels = ni.labels
+            if require_all and any(k not in labels for k in keys):
+                continue
+            value = labels.get(c.topology_key, "")
+            if value not in domain:
+                continue
+            if inclusion.active and not inclusion.includes(c, ni):
+                continue
+            domain[value] += n
 
     # ---- constraints and counts ----------------------------------------------------------
 
@@ -297,6 +327,29 @@ class PodTopologySpread:
 
 
 _NO_LABELS: dict = {}
+
+
+def _holding_nodes(snapshot: Snapshot | None, c: SpreadConstraint, namespace: str,
+                   count: Callable[[NodeInfo], int]) -> dict[str, int] | None:
+    """Node name -> matching pods, for the nodes holding any, when the snapshot's label
+    index can say which (an equality selector, a current index); else None."""
+    label_nodes = snapshot.label_nodes if snapshot is not None else None
+    pairs = equality_pairs(c.selector) if label_nodes is not None else None
+    if label_nodes is None or pairs is None:
+        return None
+    smallest: dict[str, int] | None = None
+    for key, value in pairs:
+        nodes = label_nodes((namespace, key, value))
+        if nodes is None:
+            return None
+        if smallest is None or len(nodes) < len(smallest):
+            smallest = nodes
+    holding: dict[str, int] = {}
+    for name in smallest or ():
+        ni = snapshot.get(name)        # type: ignore[union-attr]
+        if ni is not None and (n := count(ni)):
+            holding[name] = n
+    return holding
 
 
 def _zero(info: NodeInfo) -> int:

@@ -5,12 +5,15 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from kubemu.cluster.api.selectors import selector_from_dict
-from kubemu.cluster.scheduler.nodeinfo import NodeInfo
+from kubemu.cluster.scheduler.cache import SchedulerCache
+from kubemu.cluster.scheduler.interface import CycleState
+from kubemu.cluster.scheduler.nodeinfo import NodeInfo, Snapshot
 from kubemu.cluster.scheduler.plugins.podcounts import (
     equality_pairs,
     indexed_counter,
     label_matcher,
 )
+from kubemu.cluster.scheduler.plugins.podtopologyspread import PodTopologySpread
 
 from tests.unit.scheduler.builders import node, pod
 
@@ -71,3 +74,61 @@ def test_only_selectors_of_single_value_equalities_are_indexed() -> None:
                 {"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["a"]}]}):
         assert equality_pairs(selector_from_dict(sel)) is None
     assert equality_pairs(None) is None
+
+
+ZONE = "topology.kubernetes.io/zone"
+# (node index, namespace, labels, being deleted)
+PLACED = st.lists(st.tuples(st.integers(0, 5), st.sampled_from(NAMESPACES), LABELS,
+                            st.booleans()), max_size=40)
+
+
+def spread_scores(snapshot: Snapshot, incoming: dict) -> dict[str, int]:
+    """PodTopologySpread's normalized scores under the cluster defaults (hostname and zone),
+    the pod's own labels standing for its ReplicaSet's selector."""
+    plugin = PodTopologySpread(selectors_for=lambda p: selector_from_dict(
+        {"matchLabels": p["metadata"]["labels"]}))
+    state = CycleState()
+    plugin.pre_filter(state, incoming, snapshot)
+    assert plugin.pre_score(state, incoming, snapshot.node_infos).ok
+    scores = {ni.name: plugin.score(state, incoming, ni) for ni in snapshot.node_infos}
+    plugin.normalize_scores(state, incoming, scores)
+    return scores
+
+
+@settings(max_examples=150, deadline=None)
+@given(PLACED, st.lists(st.integers(0, 40), max_size=10), st.sampled_from(NAMESPACES), SELECTORS)
+def test_spreading_scores_from_the_cache_label_index_equal_those_from_every_node(
+        placed: list, removed: list, namespace: str, labels: dict) -> None:
+    cache = SchedulerCache()
+    for i in range(6):
+        cache.add_node(node(f"n{i}", labels={ZONE: "abc"[i % 3]}))
+    bound = []
+    for i, (n, ns, pod_labels, deleting) in enumerate(placed):
+        p = pod(f"p{i}", node_name=f"n{n}")
+        p["metadata"].update(namespace=ns, labels=pod_labels)
+        if deleting:
+            p["metadata"]["deletionTimestamp"] = "2026-11-25T00:00:00Z"
+        cache.add_pod(p)
+        bound.append(p)
+    for i in removed:
+        if bound:
+            cache.remove_pod(bound.pop(i % len(bound)))
+    incoming = pod("incoming")
+    incoming["metadata"].update(namespace=namespace, labels=labels)
+    snap = cache.snapshot()
+    assert snap.label_nodes is not None
+    assert spread_scores(snap, incoming) == spread_scores(Snapshot(snap.node_infos), incoming)
+
+
+def test_a_snapshot_stops_answering_from_the_label_index_once_the_cache_changes() -> None:
+    cache = SchedulerCache()
+    cache.add_node(node("n1"))
+    web = pod("web", node_name="n1")
+    web["metadata"]["labels"] = {"app": "web"}
+    cache.add_pod(web)
+    snap = cache.snapshot()
+    assert snap.label_nodes(("default", "app", "web")) == {"n1": 1}
+    assert snap.label_nodes(("other", "app", "web")) == {}
+    cache.remove_pod(web)
+    assert snap.label_nodes(("default", "app", "web")) is None
+    assert cache.snapshot().label_nodes(("default", "app", "web")) == {}
