@@ -3,7 +3,10 @@
 client-go's thread-safe store plus Indexer, for one event loop: objects are keyed
 `namespace/name` (`name` for cluster-scoped kinds), and each named index maps an index value
 (computed by an index function from the object) to the keys of the objects that produce it.
-A "namespace" index always exists, so listing one namespace never scans the whole cache.
+A "namespace" index always exists, so listing one namespace never scans the whole cache. The
+"labels" index (`label_index`, added by who needs it) maps `namespace/key=value` to the objects
+carrying that label: `Lister.with_labels` answers a plain label map (a Service's selector) from
+its smallest bucket instead of walking the namespace.
 Invariant: after every `upsert`, `delete` or `replace`, each index holds exactly the values
 its function gives for the cached objects. Only the informer writes the `Cache`; everyone
 else reads through a `Lister`. Objects are shared, not copied: callers must not mutate them
@@ -14,12 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-__all__ = ["Cache", "Lister", "IndexFunc", "NAMESPACE_INDEX", "object_key",
-           "namespace_index"]
+__all__ = ["Cache", "Lister", "IndexFunc", "LABEL_INDEX", "NAMESPACE_INDEX", "object_key",
+           "label_index", "namespace_index"]
 
 IndexFunc = Callable[[dict], "list[str]"]
 
 NAMESPACE_INDEX = "namespace"
+LABEL_INDEX = "labels"
 
 
 def object_key(obj: dict) -> str:
@@ -33,6 +37,13 @@ def object_key(obj: dict) -> str:
 def namespace_index(obj: dict) -> list[str]:
     """The object's namespace ("" when cluster-scoped)."""
     return [(obj.get("metadata") or {}).get("namespace") or ""]
+
+
+def label_index(obj: dict) -> list[str]:
+    """`namespace/key=value` for each label of the object."""
+    meta = obj.get("metadata") or {}
+    ns = meta.get("namespace") or ""
+    return [f"{ns}/{k}={v}" for k, v in (meta.get("labels") or {}).items()]
 
 
 class Cache:
@@ -117,6 +128,9 @@ class Cache:
             raise KeyError(f"no index named {index_name!r}") from None
         return [self._items[k] for k in sorted(index.get(value, ()))]
 
+    def index_size(self, index_name: str, value: str) -> int:
+        return len(self._indices[index_name].get(value, ()))
+
     def index_values(self, index_name: str) -> list[str]:
         return sorted(self._indices[index_name])
 
@@ -158,6 +172,15 @@ class Lister:
 
     def by_index(self, index_name: str, value: str) -> list[dict]:
         return self._cache.by_index(index_name, value)
+
+    def with_labels(self, namespace: str, labels: dict[str, str]) -> list[dict]:
+        """Objects in `namespace` carrying every label of `labels` (non-empty), key order,
+        read from the smallest "labels" index bucket (the cache must have that index)."""
+        buckets = [f"{namespace}/{k}={v}" for k, v in labels.items()]
+        smallest = min(buckets, key=lambda b: self._cache.index_size(LABEL_INDEX, b))
+        return [o for o in self._cache.by_index(LABEL_INDEX, smallest)
+                if all(((o.get("metadata") or {}).get("labels") or {}).get(k) == v
+                       for k, v in labels.items())]
 
     def keys(self) -> list[str]:
         return sorted(self._cache.keys())

@@ -27,6 +27,7 @@ from typing import Any
 
 from kubemu.cluster.api.errors import NotFound
 from kubemu.cluster.client.factory import InformerFactory
+from kubemu.cluster.client.lister import LABEL_INDEX, label_index
 from kubemu.cluster.controllers.endpointslice_util import (
     LABEL_HEADLESS, LABEL_SKIP_MIRROR, find_port, is_service_ip_set, service_matches_pod,
     service_selector, should_pod_be_in_endpoints, should_set_hostname)
@@ -58,7 +59,8 @@ class EndpointsController:
         self.recorder = recorder if recorder is not None else EventRecorder(
             client, timing, component=COMPONENT)
         self.service_informer = self.factory.informer("v1", "Service")
-        self.pod_informer = self.factory.informer("v1", "Pod")
+        self.pod_informer = self.factory.informer("v1", "Pod",
+                                                  indexers={LABEL_INDEX: label_index})
         self.endpoints_informer = self.factory.informer("v1", "Endpoints")
         self.controller = Controller("endpoints", reconcile=self.reconcile, clock=timing.clock,
                                      workers=workers, sleep=timing.sleep)
@@ -87,8 +89,8 @@ class EndpointsController:
             return None
         if service_selector(service) is None:
             return None
-        pods = [p for p in self.pod_informer.lister.list(namespace)
-                if service_matches_pod(service, p)]
+        pods = [p for p in self.pod_informer.lister.with_labels(
+            namespace, service["spec"]["selector"]) if service_matches_pod(service, p)]
         subsets = endpoint_subsets(service, pods)
         truncated = truncate_subsets(subsets)
         current = self.endpoints_informer.lister.get(name, namespace or None)

@@ -32,6 +32,7 @@ from typing import Any
 
 from kubemu.cluster.api.errors import ApiError, NotFound
 from kubemu.cluster.client.factory import InformerFactory
+from kubemu.cluster.client.lister import LABEL_INDEX, label_index
 from kubemu.cluster.controllers.endpointslice_hints import (
     TOPOLOGY_AWARE_HINTS_DISABLED, HintEvent, SliceInfo, TopologyCache, hints_enabled,
     prefer_close, remove_hints)
@@ -70,7 +71,8 @@ class EndpointSliceController:
         self.topology = TopologyCache()
         self._written: dict[str, dict[str, int | None]] = {}
         self.service_informer = self.factory.informer("v1", "Service")
-        self.pod_informer = self.factory.informer("v1", "Pod")
+        self.pod_informer = self.factory.informer("v1", "Pod",
+                                                  indexers={LABEL_INDEX: label_index})
         self.node_informer = self.factory.informer("v1", "Node")
         self.slice_informer = self.factory.informer(
             _SLICE_API, "EndpointSlice", indexers={SERVICE_INDEX: _service_index})
@@ -110,8 +112,8 @@ class EndpointSliceController:
         existing = self.slice_informer.lister.by_index(SERVICE_INDEX, key)
         if self._stale(key, existing):
             return Result(requeue_after=_STALE_REQUEUE)
-        pods = [p for p in self.pod_informer.lister.list(request.namespace)
-                if service_matches_pod(service, p)]
+        pods = [p for p in self.pod_informer.lister.with_labels(
+            request.namespace, service["spec"]["selector"]) if service_matches_pod(service, p)]
         desired, skipped = desired_endpoints(
             service, pods, lambda name: self.node_informer.lister.get(name))
         plan = plan_slices(service, existing, desired,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kubemu.cluster.client import Cache, Lister, object_key
+from kubemu.cluster.client.lister import LABEL_INDEX, label_index
 
 
 def pod(name: str, ns: str = "default", rv: str = "1", node: str = "",
@@ -95,3 +96,25 @@ def test_indexers_added_later_cover_objects_already_cached():
     cache.add_indexers({"node": lambda o: [o["spec"]["nodeName"]]})
     cache.upsert({"metadata": {"name": "b", "namespace": "ns"}, "spec": {"nodeName": "n1"}})
     assert [o["metadata"]["name"] for o in cache.by_index("node", "n1")] == ["a", "b"]
+
+
+def test_with_labels_answers_a_label_map_in_one_namespace_as_labels_change():
+    cache = Cache({LABEL_INDEX: label_index})
+    lister = Lister(cache)
+    for name, ns, labels in [("a", "prod", {"app": "web", "tier": "front"}),
+                             ("b", "prod", {"app": "web"}), ("c", "prod", {"app": "db"}),
+                             ("d", "dev", {"app": "web", "tier": "front"})]:
+        cache.upsert(pod(name, ns, labels=labels))
+
+    def names(ns: str, labels: dict) -> list[str]:
+        return [o["metadata"]["name"] for o in lister.with_labels(ns, labels)]
+
+    assert names("prod", {"app": "web"}) == ["a", "b"]
+    assert names("prod", {"app": "web", "tier": "front"}) == ["a"]
+    assert names("dev", {"app": "web"}) == ["d"] and names("prod", {"app": "api"}) == []
+    cache.upsert(pod("b", "prod", rv="2", labels={"app": "web", "tier": "front"}))
+    cache.upsert(pod("a", "prod", rv="2", labels={"app": "db"}))
+    assert names("prod", {"app": "web", "tier": "front"}) == ["b"]
+    assert names("prod", {"app": "db"}) == ["a", "c"]
+    cache.delete("prod/c")
+    assert names("prod", {"app": "db"}) == ["a"]
