@@ -16,6 +16,10 @@ namesake with another uid, must not adopt. Both patches carry the object's uid, 
 server checks, so a same-named replacement is never patched by mistake. NotFound (and, for
 release, Invalid) means there is nothing to do; other errors are raised once every object was
 tried, so the caller's reconcile backs off.
+
+Only the objects we control and the orphans our selector matches can change a claim's outcome:
+`claim_candidates` reads just those from a lister's indexes (controller uid, and labels for a
+plain matchLabels selector) instead of every object of the namespace, in the same key order.
 """
 
 from __future__ import annotations
@@ -25,9 +29,35 @@ from typing import Any
 
 from kubemu.cluster.api.errors import ApiError, Invalid, NotFound
 from kubemu.cluster.api.selectors import LabelSelector
+from kubemu.cluster.client.lister import Lister, object_key
 
 __all__ = ["controller_of", "new_controller_ref", "is_controlled_by", "ControllerRefManager",
-           "AdoptionRefused"]
+           "AdoptionRefused", "CONTROLLER_INDEX", "controller_index", "claim_candidates"]
+
+CONTROLLER_INDEX = "controller"
+
+
+def controller_index(obj: dict) -> list[str]:
+    """The uid of the object's controller (none for an orphan)."""
+    ref = controller_of(obj)
+    return [ref["uid"]] if ref is not None and ref.get("uid") else []
+
+
+def claim_candidates(lister: Lister, namespace: str, owner: dict) -> list[dict]:
+    """The objects of `namespace` a claim by `owner` may keep, adopt or release: those it
+    controls and, for a plain matchLabels selector, those carrying its labels (every object
+    of the namespace for other selectors). The lister needs the CONTROLLER_INDEX and
+    LABEL_INDEX indexes."""
+    selector = (owner.get("spec") or {}).get("selector") or {}
+    labels = selector.get("matchLabels")
+    if set(selector) != {"matchLabels"} or not labels or not isinstance(labels, dict):
+        return lister.list(namespace)
+    uid = (owner.get("metadata") or {}).get("uid") or ""
+    found = {object_key(o): o for o in lister.with_labels(namespace, labels)}
+    for obj in lister.by_index(CONTROLLER_INDEX, uid):
+        if ((obj.get("metadata") or {}).get("namespace") or "") == namespace:
+            found.setdefault(object_key(obj), obj)
+    return [found[k] for k in sorted(found)]
 
 
 class AdoptionRefused(Exception):

@@ -31,11 +31,13 @@ from kubemu.cluster.api.errors import ApiError, NotFound
 from kubemu.cluster.api.objects import rfc3339
 from kubemu.cluster.api.selectors import LabelSelector, selector_from_dict
 from kubemu.cluster.client.factory import InformerFactory
+from kubemu.cluster.client.lister import LABEL_INDEX, label_index
 from kubemu.cluster.controllers.nodeutil import owned_runtime
 from kubemu.cluster.controllers.events import EventRecorder
 from kubemu.cluster.controllers.expectations import ControllerExpectations
 from kubemu.cluster.controllers.ownership import (
-    ControllerRefManager, controller_of, new_controller_ref)
+    CONTROLLER_INDEX, ControllerRefManager, claim_candidates, controller_index, controller_of,
+    new_controller_ref)
 from kubemu.cluster.controllers.podcontrol import (
     SLOW_START_INITIAL_BATCH_SIZE, PodControl, is_namespace_terminating, slow_start_batch)
 from kubemu.cluster.controllers.podutil import (
@@ -72,7 +74,8 @@ class ReplicaSetController:
         self.ready = ReadyTracker(timing)
         self.pod_control = PodControl(client, self.recorder)
         self.rs_informer = self.factory.informer(_API_VERSION, _KIND)
-        self.pod_informer = self.factory.informer("v1", "Pod")
+        self.pod_informer = self.factory.informer(
+            "v1", "Pod", indexers={CONTROLLER_INDEX: controller_index, LABEL_INDEX: label_index})
         self.controller = Controller("replicaset", reconcile=self.reconcile, clock=timing.clock,
                                      workers=workers, sleep=timing.sleep)
         self.pod_informer.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
@@ -104,7 +107,7 @@ class ReplicaSetController:
         manager = ControllerRefManager(self.client, rs, selector, api_version=_API_VERSION,
                                        kind=_KIND)
         pods = await manager.claim(filter_active_pods(
-            self.pod_informer.lister.list(request.namespace)))
+            claim_candidates(self.pod_informer.lister, request.namespace, rs)))
         error: BaseException | None = None
         if needs_sync and not (rs.get("metadata") or {}).get("deletionTimestamp"):
             error = await self._manage_replicas(key, rs, pods)
