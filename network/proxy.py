@@ -80,6 +80,8 @@ class ProxyRules:
         self._rules: dict[str, tuple[_PortRules, ...]] = {}        # service -> compiled ports
         self._affinity: dict[str, dict[str, tuple[Route, float]]] = {}   # port key -> table
         self._vips: dict[tuple[str, int, str], tuple[_PortRules, bool]] = {}
+        # the load balancer ingress addresses among them (listed often, by the node's overlay)
+        self._lb_vips: dict[tuple[str, int, str], _PortRules] = {}
         self._node_ports: dict[tuple[int, str], _PortRules] = {}
         self._dirty: set[str] = set()  # services changed since their rules were compiled
         self._node_port_map: tuple[int, dict[int, tuple[str, str]]] = (0, {})
@@ -186,8 +188,8 @@ class ProxyRules:
         self._flush(lambda key: any(info.load_balancer_ips for info in (
             *self.table.services.get(key, ()), *(r.info for r in self._rules.get(key, ())))))
         out: dict[tuple[str, int], tuple[str, str]] = {}
-        for (ip, port, proto), (rules, _) in self._vips.items():
-            if ip in rules.info.load_balancer_ips and not rules.lb_unhealthy:
+        for (ip, port, proto), rules in self._lb_vips.items():
+            if not rules.lb_unhealthy:
                 out[(ip, port)] = (proto, rules.info.service)
         return out
 
@@ -242,6 +244,8 @@ class ProxyRules:
             for vip in rules.vips():
                 if self._vips.get(vip, (None,))[0] is rules:
                     del self._vips[vip]
+                if self._lb_vips.get(vip) is rules:
+                    del self._lb_vips[vip]
             np = (rules.info.node_port, rules.info.protocol)
             if self._node_ports.get(np) is rules:
                 del self._node_ports[np]
@@ -265,6 +269,10 @@ class ProxyRules:
             compiled.append(rules)
             for vip in rules.vips():
                 self._vips[vip] = (rules, vip[0] != info.cluster_ip)
+                if vip[0] in info.load_balancer_ips:
+                    self._lb_vips[vip] = rules
+                else:
+                    self._lb_vips.pop(vip, None)
             if info.node_port:
                 self._node_ports[(info.node_port, info.protocol)] = rules
         self._rules[key] = tuple(compiled)

@@ -110,8 +110,12 @@ def test_node_ports_and_load_balancer_ips_are_listed_and_freed() -> None:
     assert rules.node_ports() == {30080: ("TCP", "default/np"), 30053: ("UDP", "default/np"),
                                   30443: ("TCP", "default/lb")}
     assert rules.load_balancer_ips() == {("127.2.0.1", 443): ("TCP", "default/lb")}
+    moved = service("lb", cluster_ip="10.96.0.41", type="LoadBalancer",
+                    ports=[{"port": 443, "nodePort": 30443}], ingress=[{"ip": "127.2.0.2"}])
+    rules.update_service(moved)                                       # a new ingress IP
+    assert rules.load_balancer_ips() == {("127.2.0.2", 443): ("TCP", "default/lb")}
     rules.update_service(service("np", cluster_ip="10.96.0.40"))      # back to ClusterIP
-    rules.delete_service(lb_svc)
+    rules.delete_service(moved)
     assert rules.node_ports() == {}
     assert rules.load_balancer_ips() == {}
 
