@@ -21,8 +21,9 @@ group on the zone. `deployments` is the scale benchmark's shape: pods of `DEPLOY
 in `NAMESPACES` namespaces (labels app and pod-template-hash, no constraints of their own), spread
 by the cluster defaults over hostname and zone with the ReplicaSet's selector as upstream's
 DefaultSelector gives it; `EXISTING_PER_NODE` such pods per node are placed before the clock
-starts, then the measured pods come from ReplicaSets drawn at random. Upstream's CI floor for TopologySpreading is 85 pods/s at 5,000 nodes; ours
-runs at 1,000 nodes (`--nodes`), so the comparison is indicative only.
+starts, then the measured pods come from ReplicaSets drawn at random. Upstream's CI floor for
+TopologySpreading is 85 pods/s at 5,000 nodes; ours runs at 1,000 nodes (`--nodes`), so the
+comparison is indicative only.
 
 `--e2e` (bench/scheduler_e2e.py) runs the whole control plane: pods created through the API
 until Running and ready, on a Ray cluster of `--e2e-nodes` (100) nodes and, as the reference,

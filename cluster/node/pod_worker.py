@@ -8,7 +8,8 @@ exact however late the driver steps. External inputs (`update`, `evict`) first a
 their `now`. `next_wakeup()` says when the next internal event is due; `status()` is the
 whole pod status, derived from container states by upstream's getPhase and condition
 generators (pod_status.py); `phase` is its phase, kept current by every sync, for callers that
-ask often (admission and eviction walk every pod of the node). Actions (Events, DeletePod) queue up and leave through `step`.
+ask often (admission and eviction walk every pod of the node). Actions (Events, DeletePod)
+queue up and leave through `step`.
 
 Lifecycle: sandbox (`create_delay`: containers `ContainerCreating`/`PodInitializing`), init
 containers one at a time (sidecars -- restartPolicy Always -- keep running once started), app

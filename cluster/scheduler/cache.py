@@ -16,8 +16,8 @@ stands in for upstream's walk by generation); an unchanged cache answers the sam
 The cache also keeps, over all its NodeInfos, which nodes hold pods carrying each (namespace,
 label key, value) and how many (`Snapshot.label_nodes`, valid until the cache next changes):
 PodTopologySpread then counts a ReplicaSet's pods on the few nodes holding them instead of
-asking every node of the cluster. Node order interleaves zones round-robin (upstream's nodeTree), so the framework's rotating
-start index spreads its search across zones.
+asking every node of the cluster. Node order interleaves zones round-robin (upstream's
+nodeTree), so the framework's rotating start index spreads its search across zones.
 """
 
 from __future__ import annotations
