@@ -185,8 +185,12 @@ class ProxyRules:
         An externalTrafficPolicy Local port with endpoints, none of them on this node, is
         left out: the cloud load balancer's health check (healthCheckNodePort, 503 without
         local endpoints) takes this node out of its targets."""
-        self._flush(lambda key: any(info.load_balancer_ips for info in (
-            *self.table.services.get(key, ()), *(r.info for r in self._rules.get(key, ())))))
+        # only Services that have (or had, compiled) ingress addresses: not every Service an
+        # EndpointSlice change marked since the last call (ten calls a second)
+        had = {rules.info.service for rules in self._lb_vips.values()}
+        for key in (self.table.load_balanced | had) & self._dirty:
+            self._dirty.discard(key)
+            self._build(key)
         out: dict[tuple[str, int], tuple[str, str]] = {}
         for (ip, port, proto), rules in self._lb_vips.items():
             if not rules.lb_unhealthy:
@@ -196,6 +200,8 @@ class ProxyRules:
     def reap_affinity(self, now: float) -> int:
         """Forget ClientIP affinity entries older than their timeout; how many went. The
         tables outlive compiles (keyed by Service port): nothing is compiled for this."""
+        if not self._affinity:  # no ClientIP Service has routed anything: the usual case
+            return 0
         gone = 0
         for infos in self.table.services.values():
             for info in infos:
@@ -228,15 +234,10 @@ class ProxyRules:
         if self.on_change is not None:
             self.on_change()
 
-    def _flush(self, wanted: Callable[[str], bool] | None = None) -> None:
-        """Compile the changed Services (only those `wanted` says, when given)."""
-        if wanted is None:
-            while self._dirty:
-                self._build(self._dirty.pop())
-            return
-        for key in [k for k in self._dirty if wanted(k)]:
-            self._dirty.discard(key)
-            self._build(key)
+    def _flush(self) -> None:
+        """Compile the changed Services."""
+        while self._dirty:
+            self._build(self._dirty.pop())
 
     def _build(self, key: str) -> None:
         """Recompute one Service's rules and (re)register its addresses."""

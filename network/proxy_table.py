@@ -26,6 +26,7 @@ class ServiceTable:
         self.services: dict[str, tuple[ServicePortInfo, ...]] = {}
         self.slices: dict[str, dict[str, ParsedSlice]] = {}  # service -> slice key -> slice
         self.service_version = 0
+        self.load_balanced: set[str] = set()  # Services with load balancer ingress IPs
         self._slice_owner: dict[str, str] = {}  # slice key -> service
         self._listeners: list[Callable[[str], None]] = []
         self._attached = False
@@ -58,6 +59,10 @@ class ServiceTable:
         if key in self.services and self.services[key] == infos:
             return
         self.services[key] = infos
+        if any(info.load_balancer_ips for info in infos):
+            self.load_balanced.add(key)
+        else:
+            self.load_balanced.discard(key)
         self.service_version += 1
         self._changed(key)
 
@@ -65,6 +70,7 @@ class ServiceTable:
         key = service_key(svc)
         if self.services.pop(key, None) is None:
             return
+        self.load_balanced.discard(key)
         self.service_version += 1
         self._changed(key)
 

@@ -10,6 +10,7 @@ an alphabet without vowels or look-alikes, from an injected seeded RNG.
 from __future__ import annotations
 
 import copy
+import functools
 import random
 import uuid
 from datetime import datetime, timezone
@@ -80,7 +81,14 @@ def meta(obj: dict) -> dict:
 
 
 def rfc3339(t: float) -> str:
-    return datetime.fromtimestamp(int(t), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _rfc3339_second(int(t))
+
+
+@functools.lru_cache(maxsize=64)
+def _rfc3339_second(t: int) -> str:
+    """Formatting costs microseconds and a node pool stamps thousands of conditions and
+    Events a second, nearly all in the same few seconds."""
+    return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_rfc3339(text: str) -> float:
