@@ -340,16 +340,23 @@ class Framework:
                 return [], status.with_plugin(plugin.name)
         totals = [0] * len(nodes)
         skip = state.skip_score_plugins
+        names: list[str] | None = None
         for plugin, weight in self._score:
             if plugin.name in skip:
                 continue
-            run = plugin.score
-            scores = [run(state, pod, ni) for ni in nodes]
+            batch = getattr(plugin, "score_nodes", None)
+            if batch is not None:
+                scores = batch(state, pod, nodes)
+            else:
+                run = plugin.score
+                scores = [run(state, pod, ni) for ni in nodes]
             normalize = getattr(plugin, "normalize_scores", None)
             if normalize is not None:
-                by_name = {ni.name: s for ni, s in zip(nodes, scores)}
+                if names is None:
+                    names = [ni.name for ni in nodes]
+                by_name = dict(zip(names, scores))  # node names are unique: order kept
                 normalize(state, pod, by_name)
-                scores = [by_name[ni.name] for ni in nodes]
+                scores = list(by_name.values())
             if scores and (min(scores) < 0 or max(scores) > MAX_NODE_SCORE):
                 bad = next(s for s in scores if s < 0 or s > MAX_NODE_SCORE)
                 return [], Status(Code.ERROR, [

@@ -132,6 +132,9 @@ class PreScorePlugin(Plugin, Protocol):
 class ScorePlugin(Plugin, Protocol):
     def score(self, state: CycleState, pod: dict, node_info: NodeInfo) -> int: ...
     # optional: def normalize_scores(self, state, pod, scores: dict[str, int]) -> None
+    # optional: def score_nodes(self, state, pod, nodes: list[NodeInfo]) -> list[int], the
+    # scores of `score` for every node in one call (the framework prefers it: a cycle scores
+    # hundreds of nodes, and per-node calls and lookups are most of a simple plugin's cost)
 
 
 class ReservePlugin(Plugin, Protocol):

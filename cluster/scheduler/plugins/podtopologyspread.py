@@ -231,6 +231,32 @@ class PodTopologySpread:
             total += count * s.weights[i] + (c.max_skew - 1)
         return math.floor(total + 0.5)      # Go math.Round (scores are never negative)
 
+    def score_nodes(self, state: CycleState, pod: dict, nodes: list[NodeInfo]) -> list[int]:
+        """`score` of every node, the per-cycle lookups done once."""
+        s: _ScoreState | None = state.get(_PRESCORE_KEY)
+        if s is None:
+            return [0] * len(nodes)
+        ignored = s.ignored
+        terms = [(c.topology_key, c.topology_key == HOSTNAME_LABEL, s.counters[i],
+                  s.counts[i], s.weights[i], c.max_skew - 1)
+                 for i, c in enumerate(s.constraints)]
+        floor = math.floor
+        out = []
+        for ni in nodes:
+            if ignored and ni.name in ignored:
+                out.append(0)
+                continue
+            labels = ni.labels
+            total = 0.0
+            for key, by_host, counter, counts, weight, extra in terms:
+                value = labels.get(key)
+                if value is None:
+                    continue
+                count = counter(ni) if by_host else counts.get(value, 0)
+                total += count * weight + extra
+            out.append(floor(total + 0.5))
+        return out
+
     def normalize_scores(self, state: CycleState, pod: dict, scores: dict[str, int]) -> None:
         s: _ScoreState | None = state.get(_PRESCORE_KEY)
         if s is None:

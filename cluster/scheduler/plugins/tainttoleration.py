@@ -78,6 +78,10 @@ class TaintToleration:
         return sum(1 for taint in node_info.taints
                    if taint[2] == "PreferNoSchedule" and not tolerated(tolerations, taint))
 
+    def score_nodes(self, state: CycleState, pod: dict, nodes: list[NodeInfo]) -> list[int]:
+        """`score` of every node (untainted ones, the usual, without a call)."""
+        return [self.score(state, pod, ni) if ni.taints else 0 for ni in nodes]
+
     def normalize_scores(self, state: CycleState, pod: dict, scores: dict[str, int]) -> None:
         default_normalize(scores, reverse=True)
 
