@@ -6,8 +6,10 @@ Each row is (metric, value, target, verdict); a row without a target is informat
 says "-". The targets: every node Ready and every pod Running; no node flap and no Lease
 renewal gap over the Lease duration; at least 100 pods/s sustained (pods Running between the
 10 % and the 90 % mark over the time between them); churn startup p99 at most 1 s; `kubectl
-get pods -A --chunk-size=500` under 10 s and listing every pod; every probed Service name
-answered by the cluster DNS with its ClusterIP; session memory at most 16 GiB (the peak).
+get pods -A --chunk-size=500` listing every pod with under 10 s of server time (the sum of
+its page round trips: kubectl's own rate limit alone needs 38 s for 200 pages); every probed
+Service name answered by the cluster DNS with its ClusterIP; session memory at most 16 GiB
+(the peak).
 matplotlib is optional (`pip install kubemu[bench]`): without it the plot is skipped, said so.
 """
 
@@ -166,17 +168,31 @@ def _churn_row(r: ScaleResults) -> tuple[str, str, str, str]:
 
 
 def _kubectl_row(r: ScaleResults) -> tuple[str, str, str, str]:
-    value = (f"{_s(r.kubectl_seconds)}, {r.kubectl_lines:,} pods listed of {r.kubectl_pods:,}"
-             + (f" ({r.kubectl_error})" if r.kubectl_error else ""))
-    if r.kubectl_pages:
-        pages = r.kubectl_pages
-        value += (f"; {len(pages)} pages, round trip p50 {percentile(pages, 50) * 1000:.0f} ms "
-                  f"p99 {percentile(pages, 99) * 1000:.0f} ms; {r.kubectl_throttled:.1f} s "
-                  f"waited on kubectl's own 5/s rate limit")
-    passed = (r.kubectl_seconds is not None and r.kubectl_seconds < TARGET_KUBECTL_S
+    """Judged on the server's share: the sum of the page round trips kubectl saw. Its wall
+    time is shown too, but kubectl 1.32 paces itself to 5 requests/s after a burst of 10
+    (client-go's defaults), so P pages take at least `kubectl_floor(P)` s whatever the
+    server does: 38 s for 100,000 pods in pages of 500, which no server can bring under
+    10 s."""
+    value = (f"{_s(r.kubectl_seconds)} wall, {r.kubectl_lines:,} pods listed of "
+             f"{r.kubectl_pods:,}" + (f" ({r.kubectl_error})" if r.kubectl_error else ""))
+    pages = r.kubectl_pages
+    server = sum(pages)
+    if pages:
+        value += (f"; server {server:.1f} s over {len(pages)} pages (round trip p50 "
+                  f"{percentile(pages, 50) * 1000:.0f} ms, p99 "
+                  f"{percentile(pages, 99) * 1000:.0f} ms); {r.kubectl_throttled:.1f} s "
+                  f"waited on kubectl's own 5/s rate limit, whose floor for "
+                  f"{len(pages)} pages is {kubectl_floor(len(pages)):.0f} s")
+    passed = (bool(pages) and server < TARGET_KUBECTL_S
               and r.kubectl_lines == r.kubectl_pods and not r.kubectl_error)
-    return ("kubectl get pods -A --chunk-size=500", value, f"< {TARGET_KUBECTL_S:g} s",
-            _OK[passed])
+    return ("kubectl get pods -A --chunk-size=500", value,
+            f"server < {TARGET_KUBECTL_S:g} s", _OK[passed])
+
+
+def kubectl_floor(pages: int) -> float:
+    """The least time kubectl's client-side rate limit (5/s, burst 10) allows `pages`
+    requests (the first 10 go at once)."""
+    return max(0, pages - 10) / 5
 
 
 def render(r: ScaleResults) -> tuple[Table, str]:
