@@ -30,9 +30,10 @@ class Rejection:
     message: str  # without upstream's "Pod was rejected: " prefix (the Event's text)
 
 
-def admit(pod: dict, *, allocatable: Mapping[str, str], admitted: Iterable[dict],
+def admit(pod: dict, *, allocatable: Mapping[str, str], admitted: Iterable[Resources],
           memory_pressure: bool = False) -> Rejection | None:
-    """None when `pod` may run alongside the `admitted` (active) pods, else why not."""
+    """None when `pod` may run alongside the admitted (active) pods, whose requests
+    (`pod_requests`) `admitted` gives, else why not."""
     if memory_pressure and qos_class(pod) == "BestEffort":
         return Rejection("Evicted", "The node had condition: [MemoryPressure]. ")
     others = list(admitted)
@@ -42,7 +43,7 @@ def admit(pod: dict, *, allocatable: Mapping[str, str], admitted: Iterable[dict]
     wanted = pod_requests(pod)
     used = Resources()
     for other in others:
-        used.add(pod_requests(other))
+        used.add(other)
     for resource in _RESOURCES:
         need = wanted.get(resource)
         if need and need + used.get(resource) > capacity.get(resource):

@@ -298,9 +298,9 @@ class Kubelet:
     async def _eviction_round(self) -> None:
         now = self.timing.clock.now()
         active = self.pod_manager.active()
-        usage = {s.uid: s.worker.memory_bytes() for s in active}  # type: ignore[union-attr]
+        used = sum(s.worker.memory_bytes() for s in active)  # type: ignore[union-attr]
         available = memory_available(allocatable=ns.memory_bytes(self.allocatable["memory"]),
-                                     threshold=self._threshold, usage=sum(usage.values()))
+                                     threshold=self._threshold, usage=used)
         met = available < self._threshold
         before = self.pressure.pressure
         pressure = self.pressure.observe(now, met)
@@ -312,8 +312,8 @@ class Kubelet:
         if not met:
             return
         self._event(WARNING, "EvictionThresholdMet", "Attempting to reclaim memory")
-        candidates = [Candidate(s.uid, s.pod, usage[s.uid], _container_usage(s))
-                      for s in active if not s.deleting]
+        candidates = [Candidate(s.uid, s.pod, s.worker.memory_bytes(),  # type: ignore[union-attr]
+                                _container_usage(s)) for s in active if not s.deleting]
         for victim in rank_memory_pressure(candidates)[:1]:
             sync = self.pod_manager.pods[victim.key]
             message = eviction_message(victim, threshold=self.config.eviction_memory_threshold,

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 from kubemu.cluster.api.errors import Conflict, Invalid, NotFound
 from kubemu.cluster.node.pod_status import KUBELET_CONDITIONS
+from kubemu.cluster.scheduler.nodeinfo import Resources, pod_requests
 from kubemu.cluster.timing import Timing
 
 __all__ = ["TERMINAL_PHASES", "PodDriver", "Worker", "drifted", "sleep_or_wake"]
@@ -76,6 +77,7 @@ class PodDriver:
         self._written: dict | None = None
         self._written_at = 0  # the resourceVersion of our last write: older objects are stale
         self._pending_delete: str | None = None
+        self._requests: tuple[dict | None, Resources] | None = None  # (spec, its requests)
 
     @property
     def key(self) -> str:
@@ -91,6 +93,15 @@ class PodDriver:
     def active(self) -> bool:
         """Admitted and not finished: uses the node's resources (upstream GetActivePods)."""
         return self.admitted and not self.ended and self.phase not in TERMINAL_PHASES
+
+    @property
+    def requests(self) -> Resources:
+        """What the pod asks of the node (`pod_requests`), parsed once per spec: admission
+        sums it over every active pod of the node for each new one."""
+        spec = self.pod.get("spec")
+        if self._requests is None or self._requests[0] is not spec:
+            self._requests = (spec, pod_requests(self.pod))
+        return self._requests[1]
 
     @property
     def deleting(self) -> bool:

@@ -108,7 +108,7 @@ class PodManager:
         rejection = None
         if sync.phase not in TERMINAL_PHASES:
             rejection = admit(pod, allocatable=self.allocatable,
-                              admitted=[s.pod for s in self.pods.values() if s.active],
+                              admitted=[s.requests for s in self.pods.values() if s.active],
                               memory_pressure=self._memory_pressure())
             sync.admitted = rejection is None
         if self.ips is not None and (ip := (pod.get("status") or {}).get("podIP")):

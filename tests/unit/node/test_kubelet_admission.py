@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from kubemu.cluster.node.admission import Rejection, admit
+from kubemu.cluster.node.pod_driver import PodDriver
+from kubemu.cluster.scheduler.nodeinfo import pod_requests
 
 ALLOCATABLE = {"cpu": "4", "memory": "8092Mi", "pods": "3", "ephemeral-storage": "90Gi"}
 
@@ -34,7 +36,8 @@ def pod(name: str, **requests: str) -> dict:
                  id="extended-resource"),
 ])
 def test_admit(new: dict, running: list[dict], expected: Rejection | None) -> None:
-    assert admit(new, allocatable=ALLOCATABLE, admitted=running) == expected
+    assert admit(new, allocatable=ALLOCATABLE,
+                 admitted=[pod_requests(p) for p in running]) == expected
 
 
 def test_best_effort_pod_rejected_under_memory_pressure() -> None:
@@ -42,3 +45,17 @@ def test_best_effort_pod_rejected_under_memory_pressure() -> None:
         Rejection("Evicted", "The node had condition: [MemoryPressure]. ")
     assert admit(pod("p", memory="1Mi"), allocatable=ALLOCATABLE, admitted=[],
                  memory_pressure=True) is None
+
+
+def test_a_pods_requests_follow_its_spec() -> None:
+    """The driver parses requests once per spec object, and again when a newer object of the
+    pod (an in-place resize) brings another spec."""
+    driver = PodDriver(pod("p", cpu="500m"), client=None, timing=None, recorder=None)
+    first = driver.requests
+    assert first.milli_cpu == 500 and driver.requests is first
+    driver.pod = pod("p", cpu="1")  # as `update` sets it, without a worker to tell
+    assert driver.requests.milli_cpu == 1000
+    assert admit(pod("q", cpu="3500m"), allocatable=ALLOCATABLE,
+                 admitted=[driver.requests]) == Rejection(
+        "OutOfcpu", "Node didn't have enough resource: cpu, requested: 3500, used: 1000, "
+                    "capacity: 4000")
