@@ -173,6 +173,10 @@ class Lister:
     def by_index(self, index_name: str, value: str) -> list[dict]:
         return self._cache.by_index(index_name, value)
 
+    def index_values(self, index_name: str) -> list[str]:
+        """The values the index holds objects under, sorted."""
+        return self._cache.index_values(index_name)
+
     def with_labels(self, namespace: str, labels: dict[str, str]) -> list[dict]:
         """Objects in `namespace` carrying every label of `labels` (non-empty), key order,
         read from the smallest "labels" index bucket (the cache must have that index)."""

@@ -15,6 +15,10 @@ order:
 "Force-deleted" is upstream's markFailedAndDeletePod: a pod not yet Succeeded/Failed is first
 patched to phase Failed (no kubelet will ever do it), then deleted with grace period 0.
 Quarantine is measured on `timing.clock`. A failed write is logged and retried next pass.
+
+A pass reads the pods it may act on through indexes of the shared pod cache (terminated,
+terminating, and by node) rather than walking every pod: with 100,000 pods four walks took
+seconds of the controller manager's loop every 20 s, during which no controller ran.
 """
 
 from __future__ import annotations
@@ -28,17 +32,18 @@ from kubemu.cluster.api.objects import deep_copy, rfc3339
 from kubemu.cluster.client.factory import InformerFactory
 from kubemu.cluster.controllers.events import EventRecorder
 from kubemu.cluster.controllers.nodeutil import (
-    is_node_ready, owned_runtime, pod_informer, update_pod_condition)
+    NODE_NAME_INDEX, is_node_ready, owned_runtime, pod_informer, update_pod_condition)
 from kubemu.cluster.controllers.taints import TAINT_NODE_OUT_OF_SERVICE, taint_key_exists
 from kubemu.cluster.timing import Timing
 
 __all__ = ["PodGCController", "CONTROLLER_NAME", "TERMINATED_POD_GC_THRESHOLD",
-           "GC_CHECK_PERIOD", "QUARANTINE_TIME"]
+           "GC_CHECK_PERIOD", "GC_INDEX", "QUARANTINE_TIME", "gc_index"]
 
 CONTROLLER_NAME = "pod-garbage-collector"
 TERMINATED_POD_GC_THRESHOLD = 12500
 GC_CHECK_PERIOD = 20.0
 QUARANTINE_TIME = 40.0
+GC_INDEX = "podgc"  # pod cache index: "terminated", "terminating"
 
 log = logging.getLogger("kubemu.controllers.podgc")
 
@@ -59,6 +64,7 @@ class PodGCController:
         self.recorder = recorder  # upstream's pod GC records no Events
         self.nodes = self.factory.informer("v1", "Node")
         self.pods = pod_informer(self.factory)
+        self.pods.add_indexers({GC_INDEX: gc_index})
         self._missing: dict[str, float] = {}  # node name -> when first seen missing (clock)
         self._stopped = asyncio.Event()
 
@@ -92,16 +98,20 @@ class PodGCController:
         self._stopped.set()
 
     async def gc(self) -> None:
-        """One pass (upstream gc)."""
-        pods = self.pods.lister.list()
+        """One pass (upstream gc), over what the cache holds as it starts."""
+        lister = self.pods.lister
+        terminated = lister.by_index(GC_INDEX, "terminated")
+        terminating = lister.by_index(GC_INDEX, "terminating")
+        nodes = {name: lister.by_index(NODE_NAME_INDEX, name)
+                 for name in lister.index_values(NODE_NAME_INDEX)
+                 if self.nodes.lister.get(name) is None}  # pods of nodes not in the cache
         if self.terminated_pod_threshold > 0:
-            await self._gc_terminated(pods)
-        await self._gc_terminating(pods)
-        await self._gc_orphaned(pods)
-        await self._gc_unscheduled_terminating(pods)
+            await self._gc_terminated(terminated)
+        await self._gc_terminating(terminating)
+        await self._gc_orphaned(nodes)
+        await self._gc_unscheduled_terminating(terminating)
 
-    async def _gc_terminated(self, pods: list[dict]) -> None:
-        terminated = [p for p in pods if _phase(p) not in ("Pending", "Running", "Unknown")]
+    async def _gc_terminated(self, terminated: list[dict]) -> None:
         surplus = len(terminated) - self.terminated_pod_threshold
         if surplus <= 0:
             return
@@ -109,8 +119,8 @@ class PodGCController:
         for pod in sorted(terminated, key=_eviction_and_creation)[:surplus]:
             await self._force_delete(pod)
 
-    async def _gc_terminating(self, pods: list[dict]) -> None:
-        for pod in sorted((p for p in pods if _terminating(p)), key=_eviction_and_creation):
+    async def _gc_terminating(self, terminating: list[dict]) -> None:
+        for pod in sorted(terminating, key=_eviction_and_creation):
             node = self.nodes.lister.get((pod.get("spec") or {}).get("nodeName") or "")
             if node is None or is_node_ready(node):
                 continue
@@ -118,10 +128,10 @@ class PodGCController:
                                 TAINT_NODE_OUT_OF_SERVICE):
                 await self._force_delete(pod)
 
-    async def _gc_orphaned(self, pods: list[dict]) -> None:
+    async def _gc_orphaned(self, missing_nodes: dict[str, list[dict]]) -> None:
+        """`missing_nodes`: node name -> its pods, for the nodes the node cache lacks."""
         now = self.timing.clock.now()
-        missing = {(p.get("spec") or {}).get("nodeName") for p in pods} - {None, ""}
-        missing = {n for n in missing if self.nodes.lister.get(n) is None}
+        missing = set(missing_nodes)
         for name in list(self._missing):
             if name not in missing:
                 del self._missing[name]
@@ -139,16 +149,15 @@ class PodGCController:
                 log.warning("node %s: existence check failed: %s", name, err)
         condition = {"type": "DisruptionTarget", "status": "True", "reason": "DeletionByPodGC",
                      "message": "PodGC: node no longer exists"}
-        for pod in pods:
-            if (pod.get("spec") or {}).get("nodeName") in deleted:
-                log.info("deleting orphaned pod %s/%s (node %s is gone)",
-                         pod["metadata"].get("namespace"), pod["metadata"]["name"],
-                         pod["spec"]["nodeName"])
-                await self._force_delete(pod, condition)
+        for pod in [p for name in sorted(deleted) for p in missing_nodes[name]]:
+            log.info("deleting orphaned pod %s/%s (node %s is gone)",
+                     pod["metadata"].get("namespace"), pod["metadata"]["name"],
+                     pod["spec"]["nodeName"])
+            await self._force_delete(pod, condition)
 
-    async def _gc_unscheduled_terminating(self, pods: list[dict]) -> None:
-        for pod in pods:
-            if _terminating(pod) and not (pod.get("spec") or {}).get("nodeName"):
+    async def _gc_unscheduled_terminating(self, terminating: list[dict]) -> None:
+        for pod in terminating:
+            if not (pod.get("spec") or {}).get("nodeName"):
                 await self._force_delete(pod)
 
     async def _force_delete(self, pod: dict, condition: dict | None = None) -> None:
@@ -177,12 +186,19 @@ class PodGCController:
                         extra={"pod": f"{namespace}/{name}"})
 
 
+def gc_index(pod: dict) -> list[str]:
+    """What a pass looks for: "terminated" (phase neither Pending, Running nor Unknown) and
+    "terminating" (a deletionTimestamp)."""
+    tags = []
+    if _phase(pod) not in ("Pending", "Running", "Unknown"):
+        tags.append("terminated")
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        tags.append("terminating")
+    return tags
+
+
 def _phase(pod: dict) -> str:
     return (pod.get("status") or {}).get("phase") or "Pending"
-
-
-def _terminating(pod: dict) -> bool:
-    return bool((pod.get("metadata") or {}).get("deletionTimestamp"))
 
 
 def _eviction_and_creation(pod: dict) -> tuple[bool, str, str]:

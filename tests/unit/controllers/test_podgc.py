@@ -105,6 +105,31 @@ def test_terminated_pods_beyond_threshold_are_deleted_oldest_first() -> None:
     vtime.run(main)
 
 
+def test_pods_that_finish_after_the_collector_started_are_counted() -> None:
+    """The collector follows phase changes (its index of the pod cache), not a listing."""
+    async def main() -> None:
+        async with api() as kube:
+            for name in ("a", "b", "c"):
+                await kube.client.create({"apiVersion": "v1", "kind": "Pod",
+                                          "metadata": {"name": name},
+                                          "spec": {"containers": [{"name": "c",
+                                                                   "image": "busybox"}]}})
+                await asyncio.sleep(2)  # distinct creationTimestamps
+            gc, task = await _start(kube, terminated_pod_threshold=1)
+            assert await gc.pods.wait_synced(timeout=30)
+            await gc.gc()  # nothing terminated yet: a pass deletes nothing
+            assert all([await pod_or_none(kube, n) for n in ("a", "b", "c")])
+            for name in ("a", "b"):
+                await kube.client.patch("v1", "Pod", name, {"status": {"phase": "Failed"}},
+                                        subresource="status")
+            assert await eventually(lambda: _gone(kube, "a"), timeout=60)
+            assert await pod_or_none(kube, "b") and await pod_or_none(kube, "c")
+            await gc.stop()
+            await task
+
+    vtime.run(main)
+
+
 def test_terminating_pods_on_out_of_service_nodes_are_force_deleted() -> None:
     async def main() -> None:
         async with api() as kube:
