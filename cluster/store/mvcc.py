@@ -205,13 +205,19 @@ class MVCCStore:
         lo, hi = self._all_keys.bounds(key, range_end)
         kvs: list[KeyValue] = []
         count = 0
-        history = self._history
+        history, live = self._history, self._live
+        keep = 0 if count_only else (limit or hi - lo)
+        # a paginated list reads page after page at its first page's revision, each counting
+        # every key after it: most keys have not changed since, and their live version is
+        # the one at `revision` (no search through their history)
         for k in self._all_keys.slice(lo, hi):
-            kv = history[k].at(revision)
-            if kv is None:
-                continue
+            kv = live.get(k)
+            if kv is None or kv.mod_revision > revision:
+                kv = history[k].at(revision)
+                if kv is None:
+                    continue
             count += 1
-            if not count_only and (not limit or count <= limit):
+            if count <= keep:
                 kvs.append(kv)
         return kvs, count
 
