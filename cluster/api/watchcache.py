@@ -3,8 +3,9 @@
 As kube-apiserver's watchCache, it holds every object of a resource as of `revision` (the
 revision its store watch has seen through), so lists are served from memory. It keeps the
 store's bytes (compressed: `transformer`), not decoded objects (memory matters at 100,000
-pods): an `Entry` is the value, its mod_revision, and the few attributes selectors read without decoding (the labels
-and, for pods, `spec.nodeName`, which is also indexed, as upstream's cacher indexes it).
+pods): an `Entry` is the value, its mod_revision, and the few attributes selectors read
+without decoding (the labels and, for pods, `spec.nodeName`, which is also indexed, as
+upstream's cacher indexes it).
 
 It is built while its feed runs: `begin` starts buffering the feed's changes, `load` takes
 chunks of a store range read at the latest revision (each chunk at its own revision R_i),
@@ -16,7 +17,8 @@ ever reading the store at an old revision (which costs the store a scan of every
 store answer's events and then its progress marker, so a reader sees either whole revisions
 or (`servable` false) waits. `snapshot()` freezes the current state (a copy of the key list
 and of the key -> entry dict, milliseconds at 100k) for the pages after a list's first, as
-upstream's ListFromCacheSnapshot: a few are kept by revision, each for `SNAPSHOT_SECONDS`.
+upstream's ListFromCacheSnapshot: a few are kept by revision, each for `SNAPSHOT_SECONDS`,
+more while lists are paging through them. `view()` is the live state, no copy.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ from kubemu.cluster.store.keyindex import SortedKeys
 __all__ = ["Entry", "View", "WatchCache", "SNAPSHOT_SECONDS", "MAX_SNAPSHOTS"]
 
 SNAPSHOT_SECONDS = 75.0  # how long a list's later pages are served from its snapshot
-MAX_SNAPSHOTS = 8
+MAX_SNAPSHOTS = 8        # kept beyond this only while lists are still paging through them
+MAX_ACTIVE_SNAPSHOTS = 32
+ACTIVE_SECONDS = 10.0    # a snapshot read within this long is in use
 
 
 class Entry:
@@ -57,13 +61,15 @@ class Entry:
 
 @dataclass
 class View:
-    """The objects at one revision: sorted keys and key -> Entry (read-only)."""
+    """The objects at one revision: sorted keys (a list, or the live index) and key ->
+    Entry (read-only)."""
 
     revision: int
-    keys: list[str]
+    keys: Any
     objects: dict[str, Entry]
     by_trigger: dict[str, set[str]] | None = None
     expires: float = 0.0
+    used: float = 0.0
 
 
 class WatchCache:
@@ -155,19 +161,25 @@ class WatchCache:
     # ---- reading ----------------------------------------------------------------------------
 
     def view(self) -> View:
-        """The current state (live structures: read it before the next await)."""
-        return View(self.revision, self._keys.sorted(), self.objects, self._by_trigger)
+        """The current state (live structures, no copy: read it before the next await)."""
+        return View(self.revision, self._keys.live(), self.objects, self._by_trigger)
 
     def snapshot(self, *, now: float) -> View:
-        """The current state frozen for later pages, kept under its revision."""
+        """The current state frozen for later pages, kept under its revision.
+
+        At most MAX_SNAPSHOTS are kept, least recently read out first, except those read
+        within ACTIVE_SECONDS (lists still paging), up to MAX_ACTIVE_SNAPSHOTS: a client
+        that lists often (one page of 50 twice a second) must not push out the snapshot of
+        a list of 100,000 pods half way through, whose later pages would then be read from
+        the store at an old revision (a scan of every key per page)."""
         self._expire(now)
         view = self._snapshots.get(self.revision)
         if view is None:
-            view = View(self.revision, self._keys.sorted(), dict(self.objects))
+            view = View(self.revision, self._keys.sorted(), dict(self.objects), used=now)
             self._snapshots[self.revision] = view
-            while len(self._snapshots) > MAX_SNAPSHOTS:
-                self._snapshots.popitem(last=False)
+            self._evict(now)
         view.expires = now + SNAPSHOT_SECONDS
+        view.used = now
         self._snapshots.move_to_end(view.revision)
         return view
 
@@ -177,6 +189,8 @@ class WatchCache:
         view = self._snapshots.get(revision)
         if view is not None:
             view.expires = now + SNAPSHOT_SECONDS
+            view.used = now
+            self._snapshots.move_to_end(revision)
             return view
         if self.servable and self.revision == revision:
             return self.view()
@@ -218,6 +232,17 @@ class WatchCache:
                 keys.discard(key)
                 if not keys:
                     del self._by_trigger[old.trigger]
+
+    def _evict(self, now: float) -> None:
+        snapshots = self._snapshots
+        while len(snapshots) > MAX_SNAPSHOTS:
+            idle = next((r for r, v in snapshots.items() if now - v.used > ACTIVE_SECONDS),
+                        None)
+            if idle is None:
+                if len(snapshots) <= MAX_ACTIVE_SNAPSHOTS:
+                    return
+                idle = next(iter(snapshots))
+            del snapshots[idle]
 
     def _expire(self, now: float) -> None:
         for revision in [r for r, v in self._snapshots.items() if v.expires <= now]:

@@ -26,8 +26,9 @@ what it returns.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from kubemu.cluster.api.lists import (
@@ -58,7 +59,7 @@ def page(res: Resource, plan: ListPlan, view: View, *, trigger_field: str | None
     """The list answer for `plan` from `view`, and whether it has a continue token."""
     keys, objects = view.keys, view.objects
     end = prefix_end(plan.prefix)
-    lo, hi = bisect_left(keys, plan.start), bisect_left(keys, end)
+    lo, hi = _bisect_left(keys, plan.start), _bisect_left(keys, end)
     accept = _acceptor(res, plan, trigger_field)
     limit = plan.limit
     items: list[dict] = []
@@ -71,15 +72,15 @@ def page(res: Resource, plan: ListPlan, view: View, *, trigger_field: str | None
                 items.append(obj)
                 last = key
                 if limit and len(items) == limit:
-                    more = bisect_right(keys, key, lo, hi) < hi  # any key left to scan
+                    more = _bisect_right(keys, key) < hi  # any key left to scan
                     break
     else:
-        while i < hi:
+        for key in _keys_between(keys, lo, hi):
             if limit and len(items) == limit:
                 more = True
                 break
-            last = keys[i]
-            obj = accept(last, objects[last])
+            last = key
+            obj = accept(key, objects[key])
             if obj is not None:
                 items.append(obj)
             i += 1
@@ -90,6 +91,24 @@ def page(res: Resource, plan: ListPlan, view: View, *, trigger_field: str | None
             md["remainingItemCount"] = hi - i
     return ({"kind": res.list_kind, "apiVersion": res.api_version, "metadata": md,
              "items": items}, more)
+
+
+# A view's keys are a sorted list (a snapshot) or the cache's live index (a SortedList, read
+# before the next await: no copy of 100,000 keys for a list of one node's pods).
+
+def _bisect_left(keys: Any, key: str) -> int:
+    own = getattr(keys, "bisect_left", None)
+    return own(key) if own is not None else bisect_left(keys, key)
+
+
+def _bisect_right(keys: Any, key: str) -> int:
+    own = getattr(keys, "bisect_right", None)
+    return own(key) if own is not None else bisect_right(keys, key)
+
+
+def _keys_between(keys: Any, lo: int, hi: int) -> Iterator[str]:
+    own = getattr(keys, "islice", None)
+    return own(lo, hi) if own is not None else itertools.islice(keys, lo, hi)
 
 
 # ---- the delegator ------------------------------------------------------------------------

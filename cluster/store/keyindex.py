@@ -60,6 +60,11 @@ class SortedKeys:
         del self._keys[lo:hi]
         return removed
 
+    def live(self) -> SortedList:
+        """The index itself, read-only (bisect_left/bisect_right, islice): a reader that
+        finishes before the next change needs no copy."""
+        return self._keys
+
     def sorted(self) -> list[str]:
         """Every key in order, as a new list (O(n): for snapshots and whole-store scans)."""
         return list(self._keys)

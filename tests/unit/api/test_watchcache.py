@@ -14,7 +14,7 @@ from kubemu.cluster.api import watches
 from kubemu.cluster.api.errors import Expired, Timeout
 from kubemu.cluster.api.lists import ListQuery, list_objects
 from kubemu.cluster.api.registry import builtin_registry
-from kubemu.cluster.api.watchcache import SNAPSHOT_SECONDS
+from kubemu.cluster.api.watchcache import ACTIVE_SECONDS, MAX_SNAPSHOTS, SNAPSHOT_SECONDS
 from kubemu.cluster.api.watchcache_lists import serve_list
 from kubemu.cluster.api.watches import WatchHub, watch_events
 from tests import vtime
@@ -153,6 +153,38 @@ def test_pages_after_the_first_come_from_its_snapshot_whatever_is_written_meanwh
         assert seen == [f"p{i}" for i in range(7)]
         assert store.ranges == ranges  # one small compaction check per page, no object read
         assert hub.stats["pages_from_snapshots"] == 2
+
+    run(main)
+
+
+def test_a_list_paging_through_keeps_its_snapshot_while_others_list_often() -> None:
+    """A client listing one page twice a second (a new snapshot each time, the cache moving
+    between) must not push out the snapshot of a slower list half way through: its pages
+    would be read from the store at an old revision."""
+    async def main(store: CountingStore, hub: WatchHub) -> None:
+        for i in range(6):
+            await store.put_pod("a", f"p{i}")
+        await store.put_pod("b", "b")
+        await ready(hub)
+        first = await serve_list(hub, PODS, "a", ListQuery(limit=2))
+        seen, token = names(first), first["metadata"]["continue"]
+        i = 0
+        while token:
+            await store.put_pod("b", f"q{i}")
+            assert (await serve_list(hub, PODS, "b", ListQuery(limit=1)))["metadata"][
+                "continue"]  # a first page that continues: a snapshot each time
+            await asyncio.sleep(0.5)
+            i += 1
+            if i % (MAX_SNAPSHOTS + 2) == 0:  # more new snapshots than MAX_SNAPSHOTS between
+                page = await serve_list(hub, PODS, "a", ListQuery(limit=2, continue_=token))
+                seen += names(page)
+                token = page["metadata"].get("continue")
+        assert seen == [f"p{i}" for i in range(6)]
+        assert hub.stats["lists_from_store"] == 0
+        await asyncio.sleep(ACTIVE_SECONDS + 1)  # idle snapshots go once another is taken
+        await store.put_pod("b", "last")
+        await serve_list(hub, PODS, "b", ListQuery(limit=1))
+        assert len((await ready(hub)).snapshots) <= MAX_SNAPSHOTS
 
     run(main)
 
