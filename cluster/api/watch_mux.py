@@ -105,8 +105,8 @@ class WatchMux:
         elif start < self._ring.floor:
             return None
         sub = _Sub(prefix, start)
-        for revision, event in self._ring:  # what the shared watch has handed out already
-            if revision >= start and event["kv"]["key"].startswith(prefix):
+        for _revision, event in self._ring.since(start):  # what it has handed out already
+            if event["kv"]["key"].startswith(prefix):
                 sub.queue.put_nowait(("EVENT", event))
         if self._through >= start:
             sub.queue.put_nowait(("PROGRESS", self._through))

@@ -286,9 +286,8 @@ class Feed:
         if trigger is not None and trigger[0] not in (self.trigger_field, NAME_FIELD):
             trigger = None
         q: asyncio.Queue = asyncio.Queue(maxsize=QUEUE)
-        for revision, change in self.ring:
-            if revision >= start and (trigger is None or trigger[1] in change.trigger_values(
-                    trigger[0])):
+        for _revision, change in self.ring.since(start):
+            if trigger is None or trigger[1] in change.trigger_values(trigger[0]):
                 q.put_nowait(("event", change))
         if trigger is None:
             self.queues.add(q)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import tracemalloc
 
 import orjson
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kubemu.cluster.api import transformer
 from kubemu.cluster.api.objects import kept_json
@@ -20,6 +22,19 @@ def test_the_ring_keeps_the_newest_items_within_its_count_and_bytes() -> None:
     assert [r for r, _ in ring] == [4, 5, 6] and ring.floor == 4 and ring.bytes == 100  # bytes
     ring.append(7, "huge", 500)
     assert [r for r, _ in ring] == [7] and ring.floor == 7  # the newest is always kept
+
+
+@given(st.lists(st.integers(0, 3), max_size=30), st.integers(0, 40), st.integers(1, 12))
+def test_since_gives_what_a_walk_from_the_oldest_gives(steps: list[int], start: int,
+                                                       count: int) -> None:
+    """Items from a revision on, found from the newest end; a transaction's events share
+    one revision (steps of 0)."""
+    ring = EventRing(count=count, size=10_000)
+    revision = 1
+    for i, step in enumerate(steps):
+        revision += step
+        ring.append(revision, f"e{i}", 10)
+    assert ring.since(start) == [(r, item) for r, item in ring if r >= start]
 
 
 def test_items_past_the_hot_bytes_are_cooled_once_newest_first_kept() -> None:
