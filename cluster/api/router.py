@@ -242,7 +242,10 @@ class Router:
 
     def _watch(self, res: Resource, namespace: str, query: ListQuery, q: dict,
                accept: str) -> Response:
-        timeout = _WATCH_TIMEOUT
+        # as upstream, a watch without timeoutSeconds ends after min-request-timeout times a
+        # random 1..2: the thousands of watches a cluster opens at start would otherwise end,
+        # and be opened again, all in the same moment (a stall at 1,800 s at 1,000 nodes)
+        timeout = _WATCH_TIMEOUT * (1.0 + self.h.rng.random())
         if q.get("timeoutSeconds"):
             timeout = float(_int_param(q, "timeoutSeconds"))
         events = watch_events(self.hub, res, namespace, query,

@@ -221,6 +221,28 @@ async def test_watch_timeout_ends_the_stream(api):
     assert all(b'"ERROR"' not in line for line in got)
 
 
+async def test_watches_without_a_timeout_end_at_spread_times(api, monkeypatch):
+    """As upstream: min-request-timeout (1,800 s) times a random 1..2, so the watches a
+    cluster opens together at start are not all ended, and reopened, in the same moment."""
+    from kubemu.cluster.api import router
+    chosen: list[float] = []
+    real = router.watch_events
+
+    def spy(*args, **kwargs):
+        chosen.append(kwargs["timeout"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(router, "watch_events", spy)
+    for _ in range(8):
+        resp = await api.call("GET", CMS, query={"watch": "1", "resourceVersion": "1"})
+        await resp.stream.aclose()
+    resp = await api.call("GET", CMS, query={"watch": "1", "resourceVersion": "1",
+                                             "timeoutSeconds": "5"})
+    await resp.stream.aclose()
+    assert all(1800 <= t < 3600 for t in chosen[:8]) and len(set(chosen[:8])) == 8
+    assert chosen[8] == 5  # a client's own timeoutSeconds is kept
+
+
 async def test_bookmarks_carry_the_revision_a_quiet_watch_has_seen(api, monkeypatch):
     from kubemu.cluster.api import watches
     monkeypatch.setattr(watches, "BOOKMARK_SECONDS", 0.0)
