@@ -13,7 +13,7 @@ only present ones); `bounds` are positions in that order, valid until the next c
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from sortedcontainers import SortedList
 
@@ -49,6 +49,10 @@ class SortedKeys:
         if range_end <= key:
             return lo, lo
         return lo, max(lo, keys.bisect_left(range_end))
+
+    def between(self, lo: int, hi: int) -> Iterator[str]:
+        """The keys at positions [lo, hi), lazily (a reader may stop early)."""
+        return self._keys.islice(lo, hi)
 
     def slice(self, lo: int, hi: int) -> list[str]:
         """The keys at positions [lo, hi)."""

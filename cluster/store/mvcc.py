@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import msgpack
 
@@ -148,17 +148,26 @@ class MVCCStore:
     def range(
         self, key: str, range_end: str = "", *, revision: int = 0, limit: int = 0,
         keys_only: bool = False, count_only: bool = False,
+        changed: Iterable[str] | None = None,
     ) -> RangeResult:
-        """Keys in [key, range_end) as of `revision` (0 = current), sorted, at most `limit`."""
-        return self._read(key, range_end, revision, limit, keys_only, count_only, live_ok=True)
+        """Keys in [key, range_end) as of `revision` (0 = current), sorted, at most `limit`.
+
+        `changed`, for a read at an old revision: every key in the range written after
+        `revision` (the watch history has them); the count then starts from the keys alive
+        now instead of looking at every key, and the read stops once it has `limit` keys."""
+        return self._read(key, range_end, revision, limit, keys_only, count_only, live_ok=True,
+                          changed=changed)
 
     def _read(
         self, key: str, range_end: str, revision: int, limit: int, keys_only: bool,
-        count_only: bool, *, live_ok: bool,
+        count_only: bool, *, live_ok: bool, changed: Iterable[str] | None = None,
     ) -> RangeResult:
         self.check_revision(revision)
         if revision == 0 or (live_ok and revision == self.revision):
             kvs, count = self._range_live(key, range_end, limit, count_only)
+        elif changed is not None and range_end != "":
+            kvs, count = self._range_at_changed(key, range_end, revision, limit, count_only,
+                                                changed)
         else:
             kvs, count = self._range_at(key, range_end, revision, limit, count_only)
         if keys_only:
@@ -219,6 +228,34 @@ class MVCCStore:
             count += 1
             if count <= keep:
                 kvs.append(kv)
+        return kvs, count
+
+    def _range_at_changed(
+        self, key: str, range_end: str, revision: int, limit: int, count_only: bool,
+        changed: Iterable[str],
+    ) -> tuple[list[KeyValue], int]:
+        """`_range_at` in O(limit + keys changed since `revision`): a key alive at `revision`
+        is alive now unless it changed since, and the other way round."""
+        history, live = self._history, self._live
+        lo, hi = self._live_keys.bounds(key, range_end)
+        count = hi - lo
+        for k in set(changed):
+            h = history.get(k)
+            count += (h is not None and h.at(revision) is not None) - (k in live)
+        kvs: list[KeyValue] = []
+        if count_only or count == 0:
+            return kvs, count
+        keep = min(limit, count) if limit else count
+        lo, hi = self._all_keys.bounds(key, range_end)
+        for k in self._all_keys.between(lo, hi):
+            kv = live.get(k)
+            if kv is None or kv.mod_revision > revision:
+                kv = history[k].at(revision)
+                if kv is None:
+                    continue
+            kvs.append(kv)
+            if len(kvs) >= keep:
+                break
         return kvs, count
 
     # ---- writes ------------------------------------------------------------------------------
@@ -411,8 +448,10 @@ class WriteTxn:
     def range(
         self, key: str, range_end: str = "", *, revision: int = 0, limit: int = 0,
         keys_only: bool = False, count_only: bool = False,
+        changed: Iterable[str] | None = None,
     ) -> RangeResult:
         return self._store._read(key, range_end, revision, limit, keys_only, count_only,
+                                 changed=changed,
                                  live_ok=not self.events)
 
     def put(self, key: str, value: bytes, *, lease: int = 0) -> KeyValue | None:

@@ -295,3 +295,22 @@ def test_put_fast_path_accepts_exactly_what_the_full_checks_accept(command, vali
     assert outcome(command) is valid
     assert outcome(Full(command)) is valid
     assert outcome({"op": "txn", "success": [command]}) is valid
+
+
+@pytest.mark.parametrize("history", [1000, 3], ids=["history-reaches-back", "history-short"])
+def test_pages_at_an_old_revision_count_what_remains_as_it_was(history: int) -> None:
+    """A paginated list reads every page at its first page's revision: the count of what
+    is left is the state then, whether the watch history still holds every write since
+    (counted from the keys alive now) or not (every key looked at)."""
+    sm = StateMachine(history_events=history)
+    for i in range(6):
+        apply(sm, op="put", key=f"/p/{i}", value=b"v")
+    then = read(sm, op="range", key="/p/", range_end="/p0", limit=2)
+    apply(sm, op="put", key="/p/8", value=b"new")          # created since
+    apply(sm, op="put", key="/p/9", value=b"new")
+    apply(sm, op="delete_range", key="/p/4")                # gone since
+    apply(sm, op="put", key="/p/3", value=b"changed")       # changed since
+    page = read(sm, op="range", key="/p/2", range_end="/p0", limit=2,
+                revision=then["revision"])
+    assert [kv["key"] for kv in page["kvs"]] == ["/p/2", "/p/3"]
+    assert page["kvs"][1]["value"] == b"v" and page["count"] == 4 and page["more"]
