@@ -38,7 +38,8 @@ __all__ = ["Entry", "View", "WatchCache", "SNAPSHOT_SECONDS", "MAX_SNAPSHOTS"]
 SNAPSHOT_SECONDS = 75.0  # how long a list's later pages are served from its snapshot
 MAX_SNAPSHOTS = 8        # kept beyond this only while lists are still paging through them
 MAX_ACTIVE_SNAPSHOTS = 32
-ACTIVE_SECONDS = 10.0    # a snapshot read within this long is in use
+ACTIVE_SECONDS = 10.0    # a snapshot a later page read within this long is in use
+FIRST_PAGE_SECONDS = 5.0  # one no later page has read yet: in use this long after the first
 
 
 class Entry:
@@ -70,6 +71,7 @@ class View:
     by_trigger: dict[str, set[str]] | None = None
     expires: float = 0.0
     used: float = 0.0
+    continued: bool = False  # a page after the first has read it
 
 
 class WatchCache:
@@ -167,8 +169,9 @@ class WatchCache:
     def snapshot(self, *, now: float) -> View:
         """The current state frozen for later pages, kept under its revision.
 
-        At most MAX_SNAPSHOTS are kept, least recently read out first, except those read
-        within ACTIVE_SECONDS (lists still paging), up to MAX_ACTIVE_SNAPSHOTS: a client
+        At most MAX_SNAPSHOTS are kept, least recently read out first, except those a later
+        page read within ACTIVE_SECONDS or taken within FIRST_PAGE_SECONDS (lists still
+        paging), up to MAX_ACTIVE_SNAPSHOTS: a client
         that lists often (one page of 50 twice a second) must not push out the snapshot of
         a list of 100,000 pods half way through, whose later pages would then be read from
         the store at an old revision (a scan of every key per page)."""
@@ -190,6 +193,7 @@ class WatchCache:
         if view is not None:
             view.expires = now + SNAPSHOT_SECONDS
             view.used = now
+            view.continued = True
             self._snapshots.move_to_end(revision)
             return view
         if self.servable and self.revision == revision:
@@ -236,8 +240,8 @@ class WatchCache:
     def _evict(self, now: float) -> None:
         snapshots = self._snapshots
         while len(snapshots) > MAX_SNAPSHOTS:
-            idle = next((r for r, v in snapshots.items() if now - v.used > ACTIVE_SECONDS),
-                        None)
+            idle = next((r for r, v in snapshots.items() if now - v.used > (
+                ACTIVE_SECONDS if v.continued else FIRST_PAGE_SECONDS)), None)
             if idle is None:
                 if len(snapshots) <= MAX_ACTIVE_SNAPSHOTS:
                     return
