@@ -165,11 +165,8 @@ class MVCCStore:
         self.check_revision(revision)
         if revision == 0 or (live_ok and revision == self.revision):
             kvs, count = self._range_live(key, range_end, limit, count_only)
-        elif changed is not None and range_end != "":
-            kvs, count = self._range_at_changed(key, range_end, revision, limit, count_only,
-                                                changed)
         else:
-            kvs, count = self._range_at(key, range_end, revision, limit, count_only)
+            kvs, count = self._range_at(key, range_end, revision, limit, count_only, changed)
         if keys_only:
             kvs = [KeyValue(kv.key, b"", kv.create_revision, kv.mod_revision, kv.version, kv.lease)
                    for kv in kvs]
@@ -204,7 +201,12 @@ class MVCCStore:
 
     def _range_at(
         self, key: str, range_end: str, revision: int, limit: int, count_only: bool,
+        changed: Iterable[str] | None = None,
     ) -> tuple[list[KeyValue], int]:
+        """A range at an old revision. Given `changed` (the range's keys written since), the
+        count starts from the keys alive now -- a key alive at `revision` is alive now unless
+        it changed since, and the other way round -- so a page of a paginated list costs its
+        limit, not a look at every key after it; without, every key is looked at."""
         if range_end == "":
             h = self._history.get(key)
             kv = h.at(revision) if h is not None else None
@@ -212,51 +214,35 @@ class MVCCStore:
                 return [], 0
             return ([] if count_only else [kv]), 1
         lo, hi = self._all_keys.bounds(key, range_end)
+        if changed is None:
+            count = sum(1 for k in self._all_keys.between(lo, hi)
+                        if self._version_at(k, revision) is not None)
+        else:
+            history, live = self._history, self._live
+            live_lo, live_hi = self._live_keys.bounds(key, range_end)
+            count = live_hi - live_lo
+            for k in set(changed):
+                h = history.get(k)
+                count += (h is not None and h.at(revision) is not None) - (k in live)
+        if count_only or count == 0:
+            return [], count
+        keep = min(limit, count) if limit else count
         kvs: list[KeyValue] = []
-        count = 0
-        history, live = self._history, self._live
-        keep = 0 if count_only else (limit or hi - lo)
-        # a paginated list reads page after page at its first page's revision, each counting
-        # every key after it: most keys have not changed since, and their live version is
-        # the one at `revision` (no search through their history)
-        for k in self._all_keys.slice(lo, hi):
-            kv = live.get(k)
-            if kv is None or kv.mod_revision > revision:
-                kv = history[k].at(revision)
-                if kv is None:
-                    continue
-            count += 1
-            if count <= keep:
+        for k in self._all_keys.between(lo, hi):
+            kv = self._version_at(k, revision)
+            if kv is not None:
                 kvs.append(kv)
+                if len(kvs) >= keep:
+                    break
         return kvs, count
 
-    def _range_at_changed(
-        self, key: str, range_end: str, revision: int, limit: int, count_only: bool,
-        changed: Iterable[str],
-    ) -> tuple[list[KeyValue], int]:
-        """`_range_at` in O(limit + keys changed since `revision`): a key alive at `revision`
-        is alive now unless it changed since, and the other way round."""
-        history, live = self._history, self._live
-        lo, hi = self._live_keys.bounds(key, range_end)
-        count = hi - lo
-        for k in set(changed):
-            h = history.get(k)
-            count += (h is not None and h.at(revision) is not None) - (k in live)
-        kvs: list[KeyValue] = []
-        if count_only or count == 0:
-            return kvs, count
-        keep = min(limit, count) if limit else count
-        lo, hi = self._all_keys.bounds(key, range_end)
-        for k in self._all_keys.between(lo, hi):
-            kv = live.get(k)
-            if kv is None or kv.mod_revision > revision:
-                kv = history[k].at(revision)
-                if kv is None:
-                    continue
-            kvs.append(kv)
-            if len(kvs) >= keep:
-                break
-        return kvs, count
+    def _version_at(self, key: str, revision: int) -> KeyValue | None:
+        """`key` as of `revision`: its live version when it has not changed since (most keys
+        of a list read page after page at its first page's revision), else from history."""
+        kv = self._live.get(key)
+        if kv is None or kv.mod_revision > revision:
+            return self._history[key].at(revision)
+        return kv
 
     # ---- writes ------------------------------------------------------------------------------
 
