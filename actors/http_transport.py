@@ -10,22 +10,31 @@ server chunks them, with no overall deadline (the server ends watches through
 server learns the watcher left. Connection failures surface as aiohttp / OS exceptions; the
 client's callers (informers) retry them. `load_kubeconfig` reads the server and token of the
 current context, which is what `kubemu up` writes.
+
+On uvloop (Ray runs async actors on it) a TLS connect that fails during its handshake -- the
+API server killed as the client connects -- leaves the Python socket holding a descriptor
+libuv has already closed; when that socket is collected it closes the number again, by then
+another live connection's (a watch then hangs silently, and new connects fail with "File
+descriptor N is used by transport"). `guard_tls_connects` wraps the loop's
+`create_connection` so a failed connect detaches its socket.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import ssl
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import yaml
 
 from kubemu.cluster.api.request import Request, Response
 
-__all__ = ["HttpTransport", "load_kubeconfig", "default_kubeconfig_path"]
+__all__ = ["HttpTransport", "load_kubeconfig", "default_kubeconfig_path", "guard_tls_connects"]
 
 
 class HttpTransport:
@@ -90,7 +99,29 @@ class HttpTransport:
             # watches starve ordinary requests
             self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
             self._loop = loop
+            guard_tls_connects(loop)
         return self._session
+
+
+def guard_tls_connects(loop: asyncio.AbstractEventLoop) -> None:
+    """On a uvloop loop, detach the socket of every `create_connection(sock=...)` that fails
+    (libuv owns its descriptor by then, or has closed it); once per loop, a no-op elsewhere
+    (asyncio closes the socket itself)."""
+    if not type(loop).__module__.startswith("uvloop") or getattr(loop, "_kubemu_guarded", False):
+        return
+    original = loop.create_connection
+
+    async def create_connection(*args: Any, sock: socket.socket | None = None,
+                                **kwargs: Any) -> Any:
+        try:
+            return await original(*args, sock=sock, **kwargs)
+        except BaseException:
+            if sock is not None and sock.fileno() != -1:
+                sock.detach()
+            raise
+
+    loop.create_connection = create_connection  # type: ignore[method-assign]
+    loop._kubemu_guarded = True  # type: ignore[attr-defined]
 
 
 def default_kubeconfig_path() -> Path:

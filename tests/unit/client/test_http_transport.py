@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
+import socket
+import struct
 from contextlib import asynccontextmanager
 
 import orjson
 import pytest
+import uvloop
 from aiohttp import web
 
-from kubemu.actors.certs import make_serving_certs, server_ssl_context
+from kubemu.actors.certs import client_ssl_context, make_serving_certs, server_ssl_context
 from kubemu.actors.http_transport import HttpTransport, load_kubeconfig
 from kubemu.cluster.api import errors
+from kubemu.cluster.api.request import Request
 from kubemu.cluster.client import ApiClient
 
 TOKEN = "s3cret"
@@ -183,4 +188,66 @@ users:
         assert server.seen[0]["auth"] == f"Bearer {TOKEN}"
     finally:
         await client.close()
+        await runner.cleanup()
+
+
+def test_a_tls_connect_reset_mid_handshake_does_not_break_a_later_connection():
+    """On uvloop, as Ray runs actors: a TLS connect whose peer resets it during the handshake
+    (an API server killed as a client connects) fails, and a watch opened afterwards -- on the
+    descriptor number the failed connect had -- keeps receiving once the failed connect's
+    socket is collected, and new requests still succeed."""
+    uvloop.run(_reset_then_watch())
+
+
+async def _reset_then_watch() -> None:
+    loop = asyncio.get_running_loop()
+    certs = make_serving_certs(cluster="t", hosts=["127.0.0.1"])
+    watches: list[asyncio.Queue[bytes]] = []  # the lines to send, per watch
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse()
+        await resp.prepare(request)
+        watches.append(lines := asyncio.Queue())
+        await resp.write(b"{}\n")
+        while True:
+            await resp.write(await lines.get())
+
+    app = web.Application()
+    app.router.add_get("/api/v1/pods", stream)
+    runner = web.AppRunner(app, shutdown_timeout=1)  # the streams never end by themselves
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_ssl_context(certs)).start()
+    url = f"https://127.0.0.1:{runner.addresses[0][1]}"
+    first = HttpTransport(url, ca_data=certs.ca_pem, timeout=5)
+    second = HttpTransport(url, ca_data=certs.ca_pem, timeout=5)
+    resetting = socket.socket()
+    resetting.bind(("127.0.0.1", 0))
+    resetting.listen()
+    try:
+        # the first transport connects (as an actor's client does)
+        watch = await first.request(Request("GET", "/api/v1/pods", query={"watch": "true"}))
+        assert await asyncio.wait_for(anext(aiter(watch.stream)), 5) == b"{}\n"
+
+        failed = socket.socket()
+        failed.setblocking(False)
+        await loop.sock_connect(failed, resetting.getsockname())
+        accepted, _ = resetting.accept()
+        accepted.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        accepted.close()  # a reset before the handshake completes
+        with pytest.raises(OSError):
+            await loop.create_connection(asyncio.Protocol, sock=failed,
+                                         ssl=client_ssl_context(certs.ca_pem),
+                                         server_hostname="127.0.0.1")
+        later = await second.request(Request("GET", "/api/v1/pods", query={"watch": "true"}))
+        assert await asyncio.wait_for(anext(aiter(later.stream)), 5) == b"{}\n"
+        del failed
+        gc.collect()
+        watches[-1].put_nowait(b'{"n":2}\n')
+        assert await asyncio.wait_for(anext(aiter(later.stream)), 5) == b'{"n":2}\n'
+        await later.stream.aclose()
+        await watch.stream.aclose()
+    finally:
+        resetting.close()
+        await first.close()
+        await second.close()
         await runner.cleanup()
