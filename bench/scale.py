@@ -16,8 +16,8 @@ Ctrl-C; worker niceness 0 as the other benches):
    ~10 s after it runs; startup latency = create sent -> first seen Running with every
    container ready, by this run's own pod watch opened before the first create. Once right
    after the load (shown), once the cluster has settled (the target; see scale_phases).
-5. `kubectl get pods -A --chunk-size=500`, wall time, its lines checked against the pods an
-   API list counted just before.
+5. `kubectl get pods -A --chunk-size=500` once the cluster has settled again after the churn,
+   wall time, its lines checked against the pods an API list counted just before.
 6. DNS: a few of the load's Service names resolved (UDP, dnslib) against the cluster DNS;
    each answer must hold the Service's ClusterIP.
 7. Memory (Pss, or RSS where smaps_rollup is unreadable) of every process of the Ray session:
@@ -155,6 +155,10 @@ async def run(args: argparse.Namespace, r: ScaleResults) -> None:
                     rate=args.churn_rate, seconds=args.churn_seconds,
                     deadline=args.churn_deadline, log=log)
         prober.phase = "after"
+        # kubectl on the cluster at rest (the "at this size"), not on the churn's
+        # last deletions
+        r.kubectl_settle_seconds = await until_settled(monitor, r.idle_writes,
+                                                       timeout=args.settle_max)
         await kubectl_get_pods(info.kubeconfig, monitor, r, log=log)
         await resolve_services(info.dns, monitor, spec, r, log=log)
     finally:

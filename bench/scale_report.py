@@ -67,6 +67,7 @@ class ScaleResults:
     idle_writes: float = 0.0               # store revisions/s of the idle cluster
     settle_seconds: float | None = None    # after the early churn, until writes were ~idle
     kubectl_seconds: float | None = None
+    kubectl_settle_seconds: float | None = None  # waited for rest before it
     kubectl_lines: int = 0
     kubectl_pods: int = 0                  # pods the API listed just before
     kubectl_error: str = ""
@@ -185,7 +186,9 @@ def _kubectl_row(r: ScaleResults) -> tuple[str, str, str, str]:
                   f"{len(pages)} pages is {kubectl_floor(len(pages)):.0f} s")
     passed = (bool(pages) and server < TARGET_KUBECTL_S
               and r.kubectl_lines == r.kubectl_pods and not r.kubectl_error)
-    return ("kubectl get pods -A --chunk-size=500", value,
+    rest = "not settled" if r.kubectl_settle_seconds is None else \
+        f"settled {r.kubectl_settle_seconds:.0f} s after the churn"
+    return (f"kubectl get pods -A --chunk-size=500, {rest}", value,
             f"server < {TARGET_KUBECTL_S:g} s", _OK[passed])
 
 
