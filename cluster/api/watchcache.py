@@ -15,19 +15,26 @@ ever reading the store at an old revision (which costs the store a scan of every
 
 `revision` moves only on progress (`advance`), never on a bare event: the feed applies a
 store answer's events and then its progress marker, so a reader sees either whole revisions
-or (`servable` false) waits. `snapshot()` freezes the current state (a copy of the key list
-and of the key -> entry dict, milliseconds at 100k) for the pages after a list's first, as
-upstream's ListFromCacheSnapshot: a few are kept by revision, each for `SNAPSHOT_SECONDS`,
-more while lists are paging through them. `view()` is the live state, no copy.
+or (`servable` false) waits. `snapshot()` keeps the current state for the pages after a
+list's first, as upstream's ListFromCacheSnapshot (a copy-on-write tree there): a few are kept
+by revision, each for `SNAPSHOT_SECONDS`, more while lists are paging through them. Nothing
+is copied: a snapshot is the live state with the writes since undone -- each key written
+since records, at its first write, the entry it had (`_Undo`), so taking one costs nothing
+and each write costs a dict lookup per snapshot kept (a copy of 100,000 entries took tens of
+milliseconds, for every one-page list that continues). `view()` is the live state.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import heapq
 from bisect import bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from sortedcontainers import SortedList, SortedSet
 
 from kubemu.cluster.api import transformer
 from kubemu.cluster.api.field_selectors import field_value
@@ -72,6 +79,76 @@ class View:
     expires: float = 0.0
     used: float = 0.0
     continued: bool = False  # a page after the first has read it
+    undo: _Undo | None = None  # a snapshot: the writes since it was taken, undone
+
+
+_MISSING = object()
+
+
+class _Undo:
+    """The writes since a snapshot, undone: `before` holds each key written since as it was
+    then (None: absent), `added` the keys absent then and present now, `removed` those
+    present then and gone now."""
+
+    __slots__ = ("before", "added", "removed")
+
+    def __init__(self) -> None:
+        self.before: dict[str, Entry | None] = {}
+        self.added: SortedSet = SortedSet()
+        self.removed: SortedSet = SortedSet()
+
+    def record(self, key: str, old: Entry | None, present: bool) -> None:
+        """`key` is about to change from `old` to present (a put) or absent (a delete)."""
+        was = self.before.setdefault(key, old)
+        if was is None:
+            if present:
+                self.added.add(key)
+            else:
+                self.added.discard(key)
+        elif present:
+            self.removed.discard(key)
+        else:
+            self.removed.add(key)
+
+
+class _KeysThen:
+    """A snapshot's sorted keys: the live index less `added`, plus `removed` (positions as in
+    a sorted list of them, for bisecting and counting)."""
+
+    def __init__(self, live: SortedList, undo: _Undo) -> None:
+        self._live, self._undo = live, undo
+
+    def bisect_left(self, key: str) -> int:
+        u = self._undo
+        return self._live.bisect_left(key) - u.added.bisect_left(key) + \
+            u.removed.bisect_left(key)
+
+    def bisect_right(self, key: str) -> int:
+        u = self._undo
+        return self._live.bisect_right(key) - u.added.bisect_right(key) + \
+            u.removed.bisect_right(key)
+
+    def irange(self, start: str, end: str, inclusive: tuple[bool, bool] = (True, False)
+               ) -> Iterator[str]:
+        added = self._undo.added
+        live = (k for k in self._live.irange(start, end, inclusive=inclusive)
+                if k not in added)
+        return heapq.merge(live, self._undo.removed.irange(start, end, inclusive=inclusive))
+
+
+class _ObjectsThen:
+    """A snapshot's key -> Entry: as recorded before the key's first write since, else live."""
+
+    def __init__(self, live: dict[str, Entry], undo: _Undo) -> None:
+        self._live, self._before = live, undo.before
+
+    def __getitem__(self, key: str) -> Entry:
+        entry = self._before.get(key, _MISSING)
+        if entry is _MISSING:
+            return self._live[key]
+        if entry is None:
+            raise KeyError(key)
+        return entry  # type: ignore[return-value]
 
 
 class WatchCache:
@@ -178,7 +255,9 @@ class WatchCache:
         self._expire(now)
         view = self._snapshots.get(self.revision)
         if view is None:
-            view = View(self.revision, self._keys.sorted(), dict(self.objects), used=now)
+            undo = _Undo()
+            view = View(self.revision, _KeysThen(self._keys.live(), undo),
+                        _ObjectsThen(self.objects, undo), used=now, undo=undo)
             self._snapshots[self.revision] = view
             self._evict(now)
         view.expires = now + SNAPSHOT_SECONDS
@@ -208,7 +287,12 @@ class WatchCache:
 
     def _apply(self, change: Any) -> None:
         kv = change.raw["kv"]
-        if change.raw["type"] == "DELETE":
+        deleted = change.raw["type"] == "DELETE"
+        if self._snapshots:
+            old = self.objects.get(kv["key"])
+            for view in self._snapshots.values():
+                view.undo.record(kv["key"], old, not deleted)  # type: ignore[union-attr]
+        if deleted:
             old = self.objects.pop(kv["key"], None)
             if old is not None:
                 self._keys.remove(kv["key"])

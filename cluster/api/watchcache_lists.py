@@ -75,7 +75,7 @@ def page(res: Resource, plan: ListPlan, view: View, *, trigger_field: str | None
                     more = _bisect_right(keys, key) < hi  # any key left to scan
                     break
     else:
-        for key in _keys_between(keys, lo, hi):
+        for key in _keys_in(keys, plan.start, end, lo, hi):
             if limit and len(items) == limit:
                 more = True
                 break
@@ -93,8 +93,9 @@ def page(res: Resource, plan: ListPlan, view: View, *, trigger_field: str | None
              "items": items}, more)
 
 
-# A view's keys are a sorted list (a snapshot) or the cache's live index (a SortedList, read
-# before the next await: no copy of 100,000 keys for a list of one node's pods).
+# A view's keys are the cache's live index (a SortedList, read before the next await: no copy
+# of 100,000 keys for a list of one node's pods), a snapshot's (the live index with the writes
+# since undone), or a plain sorted list.
 
 def _bisect_left(keys: Any, key: str) -> int:
     own = getattr(keys, "bisect_left", None)
@@ -106,9 +107,11 @@ def _bisect_right(keys: Any, key: str) -> int:
     return own(key) if own is not None else bisect_right(keys, key)
 
 
-def _keys_between(keys: Any, lo: int, hi: int) -> Iterator[str]:
-    own = getattr(keys, "islice", None)
-    return own(lo, hi) if own is not None else itertools.islice(keys, lo, hi)
+def _keys_in(keys: Any, start: str, end: str, lo: int, hi: int) -> Iterator[str]:
+    """The keys from `start` (position `lo`) up to `end` (position `hi`), in order."""
+    own = getattr(keys, "irange", None)
+    return own(start, end, inclusive=(True, False)) if own is not None \
+        else itertools.islice(keys, lo, hi)
 
 
 # ---- the delegator ------------------------------------------------------------------------

@@ -139,18 +139,24 @@ def test_pages_after_the_first_come_from_its_snapshot_whatever_is_written_meanwh
     async def main(store: CountingStore, hub: WatchHub) -> None:
         for i in range(7):
             await store.put_pod("a", f"p{i}")
-        await ready(hub)
+        cache = await ready(hub)
         first = await serve_list(hub, PODS, "", ListQuery(limit=3))
         assert first["metadata"]["remainingItemCount"] == 4
         await store.put_pod("a", "p00")  # sorts inside the first page's range
         await store.delete_pod("a", "p5")
+        await store.put_pod("a", "p6", labels={"changed": "yes"})
+        await store.put_pod("a", "p7")  # after the snapshot: not in it
+        assert await hub.fresh(PODS, cache, store.revision, 3.0)  # the cache has them all
         ranges, seen, token = store.ranges, names(first), first["metadata"]["continue"]
+        objects = list(first["items"])
         while token:
             page = await serve_list(hub, PODS, "", ListQuery(limit=3, continue_=token))
             assert page["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
             seen += names(page)
+            objects += page["items"]
             token = page["metadata"].get("continue")
         assert seen == [f"p{i}" for i in range(7)]
+        assert all(not o["metadata"]["labels"] for o in objects)  # p6 as it was
         assert store.ranges == ranges  # one small compaction check per page, no object read
         assert hub.stats["pages_from_snapshots"] == 2
 

@@ -101,6 +101,7 @@ async def _compare_list(store: CountingStore, hub: WatchHub, op: tuple) -> None:
             return
         if step < len(between):
             await _write(store, between[step])
+            await _fresh_cache(store, hub)  # the snapshot must hold with the cache moved on
         query = ListQuery(label_selector=labels, field_selector=fields, limit=limit,
                           continue_=cached[1]["metadata"]["continue"])
         cached = await _outcome(serve_list(hub, PODS, namespace, query))
