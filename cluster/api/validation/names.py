@@ -9,6 +9,7 @@ allowed because a random suffix follows.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Callable
@@ -188,6 +189,11 @@ def is_valid_percent(value: str) -> list[str]:
 
 
 def is_valid_ip(value: str) -> bool:
+    return isinstance(value, str) and _parses_as_ip(value)
+
+
+@functools.lru_cache(maxsize=65536)  # every pod status update checks its pod's and host's IPs
+def _parses_as_ip(value: str) -> bool:
     try:
         ipaddress.ip_address(value)
     except ValueError:
