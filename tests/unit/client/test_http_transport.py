@@ -251,3 +251,50 @@ async def _reset_then_watch() -> None:
         await first.close()
         await second.close()
         await runner.cleanup()
+
+
+async def test_a_local_socket_is_used_first_and_https_when_it_refuses(tmp_path):
+    """A component's transport goes over its host's API server socket; when that replica is
+    gone (its socket file left behind, refusing) the request is served over HTTPS at once,
+    and HTTPS is used for the next few seconds."""
+    certs = make_serving_certs(cluster="t", hosts=["127.0.0.1"])
+
+    async def via(request: web.Request) -> web.Response:
+        assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+        unix = isinstance(request.transport.get_extra_info("sockname"), str)
+        return web.json_response({"via": "unix" if unix else "https"})
+
+    runners = []
+    for _ in range(2):  # the same API on two doors; the local one can go alone
+        app = web.Application()
+        app.router.add_get("/api/v1/namespaces/default/configmaps/via", via)
+        runners.append(runner := web.AppRunner(app))
+        await runner.setup()
+    runner, local = runners
+    await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_ssl_context(certs)).start()
+    await web.UnixSite(local, str(tmp_path / "apiserver-1.sock")).start()
+    port = runner.addresses[0][1]
+    client = ApiClient(HttpTransport(f"https://127.0.0.1:{port}", token=TOKEN,
+                                     ca_data=certs.ca_pem, local_dir=tmp_path, timeout=5))
+    try:
+        assert (await client.get("v1", "ConfigMap", "via"))["via"] == "unix"
+        await local.cleanup()  # the replica is gone (its connections too); its file stays
+        assert (tmp_path / "apiserver-1.sock").exists()
+        assert (await client.get("v1", "ConfigMap", "via"))["via"] == "https"
+        assert client.transport.local is None
+        assert (await client.get("v1", "ConfigMap", "via"))["via"] == "https"
+    finally:
+        await client.close()
+        await runner.cleanup()
+
+
+async def test_without_a_socket_on_this_host_requests_go_over_https(tmp_path):
+    async with serving() as (_, plain):
+        client = ApiClient(HttpTransport(plain.transport.base_url, token=TOKEN,
+                                         local_dir=tmp_path / "none"))
+        try:
+            got = await client.get("v1", "ConfigMap", "cfg", namespace="prod")
+            assert got == {"metadata": {"name": "cfg"}}
+            assert client.transport.local is None
+        finally:
+            await client.close()
