@@ -3,8 +3,7 @@
 Each actor runs one `ApiServer` (cluster/api/server.py) over a `StoreClient` and an aiohttp
 low-level server bound to the configured address. Several actors may bind the same port
 (SO_REUSEPORT): the kernel spreads connections over them, and since every actor is
-stateless over the store, any one answers any request. Each replica also listens on a Unix
-socket of its own for the component actors of its host (local_socket.py). The HTTP layer only translates: it
+stateless over the store, any one answers any request. The HTTP layer only translates: it
 refuses bodies over 3 MiB from their Content-Length before reading them, streams watch events
 as chunked lines, and turns every request into a plain `Request` for the router.
 
@@ -22,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from pathlib import Path
 from typing import Any
 
 import ray
@@ -30,7 +28,6 @@ from aiohttp import web
 
 from kubemu.actors import heap
 from kubemu.actors.certs import ServingCerts, server_ssl_context
-from kubemu.actors.local_socket import socket_path
 from kubemu.actors.runtime import SelfStart, namespace
 from kubemu.actors.store_client import StoreClient
 from kubemu.cluster.api.errors import RequestEntityTooLarge
@@ -54,12 +51,8 @@ class _HttpFront:
         self.api = api
         self.server_id = server_id  # sent as X-Kubemu-Apiserver: which replica answered
         self.runner: web.ServerRunner | None = None
-        self.local: Path | None = None
 
-    async def start(self, host: str, port: int, certs: ServingCerts | None, *,
-                    local: Path | None = None) -> None:
-        """Serve on host:port (HTTPS with `certs`) and, given `local`, on that Unix socket
-        for components on this host (local_socket.py)."""
+    async def start(self, host: str, port: int, certs: ServingCerts | None) -> None:
         server = web.Server(self.serve)
         self.runner = web.ServerRunner(server, handle_signals=False)
         await self.runner.setup()
@@ -67,21 +60,10 @@ class _HttpFront:
         site = web.TCPSite(self.runner, host, port, reuse_port=True, backlog=1024,
                            ssl_context=ssl_context)
         await site.start()
-        if local is not None:
-            local.unlink(missing_ok=True)  # left by a replica that was killed
-            await web.UnixSite(self.runner, str(local), backlog=1024).start()
-            local.chmod(0o600)
-            self.local = local
 
     async def stop(self) -> None:
         if self.runner is not None:
             await self.runner.cleanup()
-        if self.local is not None:
-            self.local.unlink(missing_ok=True)
-            try:
-                self.local.parent.rmdir()  # the cluster's last replica on this host
-            except OSError:
-                pass
 
     async def serve(self, http: web.BaseRequest) -> web.StreamResponse:
         body = b""
@@ -166,8 +148,7 @@ class ApiServerActor:
         await api.start()
         front = _HttpFront(api, server_id=apiserver_actor_name(self.index))
         try:
-            await front.start(self.host, self.port, self.certs,
-                              local=socket_path(self.token, self.index))
+            await front.start(self.host, self.port, self.certs)
         except BaseException:
             await api.stop()
             raise

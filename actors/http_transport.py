@@ -9,9 +9,7 @@ server chunks them, with no overall deadline (the server ends watches through
 `timeoutSeconds`); closing that stream (`aclose()`) closes the HTTP response, which is how the
 server learns the watcher left. Connection failures surface as aiohttp / OS exceptions; the
 client's callers (informers) retry them. `load_kubeconfig` reads the server and token of the
-current context, which is what `kubemu up` writes. Given `local_dir` (component actors: see
-local_socket.py), requests go over a Unix socket of an API server on this host when one
-answers, else (none there, or it refused within the last few seconds) over HTTPS.
+current context, which is what `kubemu up` writes.
 
 On uvloop (Ray runs async actors on it) a TLS connect that fails during its handshake -- the
 API server killed as the client connects -- leaves the Python socket holding a descriptor
@@ -25,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import socket
 import ssl
 from collections import deque
@@ -39,24 +36,14 @@ from kubemu.cluster.api.request import Request, Response
 
 __all__ = ["HttpTransport", "load_kubeconfig", "default_kubeconfig_path", "guard_tls_connects"]
 
-LOCAL_URL = "http://localhost"  # the host part is not used over a Unix socket
-LOCAL_RETRY_SECONDS = 5.0  # after a local socket refused: HTTPS this long, then look again
-
 
 class HttpTransport:
     """`Transport` over HTTP(S) to `base_url` (e.g. `http://127.0.0.1:6443`)."""
 
     def __init__(self, base_url: str, *, token: str | None = None, ca: str | None = None,
-                 ca_data: bytes | str | None = None, timeout: float = 30.0,
-                 local_dir: str | os.PathLike | None = None) -> None:
-        """`ca` is a CA file, `ca_data` the CA's PEM itself (what actors receive);
-        `local_dir` holds the API servers' Unix sockets on this host (local_socket.py), used
-        first when one answers."""
+                 ca_data: bytes | str | None = None, timeout: float = 30.0) -> None:
+        """`ca` is a CA file, `ca_data` the CA's PEM itself (what actors receive)."""
         self.base_url = base_url.rstrip("/")
-        self._local_dir = Path(local_dir) if local_dir is not None else None
-        self._local: aiohttp.ClientSession | None = None
-        self._local_loop: asyncio.AbstractEventLoop | None = None
-        self._local_off_until = 0.0
         self._token = token
         self._ssl: ssl.SSLContext | None = None
         if ca or ca_data:
@@ -77,24 +64,8 @@ class HttpTransport:
         server, token = load_kubeconfig(path)
         return cls(server, token=token, ca_data=kubeconfig_ca(path), timeout=timeout)
 
-    @property
-    def local(self) -> str | None:
-        """The Unix socket requests go to now, if any."""
-        if self._local is None or self._local.closed:
-            return None
-        return getattr(self._local.connector, "path", None)
-
     async def request(self, req: Request) -> Response:
-        local = self._local_session()
-        if local is not None:
-            try:
-                return await self._send(local, LOCAL_URL, req, tls=False)
-            except aiohttp.ClientConnectorError:  # a replica that died left its socket
-                await self._close_local()
-        return await self._send(self._client(), self.base_url, req, tls=True)
-
-    async def _send(self, session: aiohttp.ClientSession, base_url: str, req: Request, *,
-                    tls: bool) -> Response:
+        session = self._client()
         watch = req.query.get("watch") in ("true", "1")
         timeout = (aiohttp.ClientTimeout(total=None, sock_connect=self._timeout) if watch
                    else aiohttp.ClientTimeout(total=self._timeout))
@@ -102,9 +73,9 @@ class HttpTransport:
         if self._token:
             headers["authorization"] = f"Bearer {self._token}"
         resp = await session.request(
-            req.method, base_url + req.path, params=req.query or None, headers=headers,
+            req.method, self.base_url + req.path, params=req.query or None, headers=headers,
             data=req.body or None, timeout=timeout,
-            **({"ssl": self._ssl} if tls and self._ssl is not None else {}))
+            **({"ssl": self._ssl} if self._ssl is not None else {}))
         out = Response(status=resp.status, content_type=resp.content_type,
                        headers={k.lower(): v for k, v in resp.headers.items()})
         if watch and 200 <= resp.status < 300:
@@ -120,34 +91,6 @@ class HttpTransport:
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
-        await self._close_local(retry_after=0.0)
-
-    def _local_session(self) -> aiohttp.ClientSession | None:
-        """A session over one of this host's API server sockets (one picked at random
-        when several replicas listen), or None: none, or one failed under LOCAL_RETRY_SECONDS
-        ago."""
-        if self._local_dir is None:
-            return None
-        loop = asyncio.get_running_loop()
-        if self._local is not None and not self._local.closed and self._local_loop is loop:
-            return self._local
-        if loop.time() < self._local_off_until:
-            return None
-        sockets = sorted(self._local_dir.glob("apiserver-*.sock"))
-        if not sockets:
-            self._local_off_until = loop.time() + LOCAL_RETRY_SECONDS
-            return None
-        connector = aiohttp.UnixConnector(path=str(random.choice(sockets)), limit=0)
-        self._local = aiohttp.ClientSession(connector=connector)
-        self._local_loop = loop
-        return self._local
-
-    async def _close_local(self, retry_after: float = LOCAL_RETRY_SECONDS) -> None:
-        if self._local is not None and not self._local.closed:
-            await self._local.close()
-        self._local = None
-        if retry_after:
-            self._local_off_until = asyncio.get_running_loop().time() + retry_after
 
     def _client(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
